@@ -1,0 +1,3 @@
+"""Briefing: foreign-language news in, English summaries, glossaries and a briefing out."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""python -m pipeline → the brief CLI."""
+
+from .cli import main
+
+main()

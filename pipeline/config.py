@@ -1,0 +1,180 @@
+"""Settings: flags > environment > config file > defaults. The only module that reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+JSON_MODES = ("auto", "schema", "object", "prompt")
+# Local servers ignore the key, but the openai client insists on a non-empty one.
+PLACEHOLDER_KEY = "sk-no-key-required"
+
+
+def default_cache_dir() -> Path:
+    """Return the platform's per-user cache directory for brief."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("brief", appauthor=False))
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("brief", appauthor=False)) / "config.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, built once at the edge and passed down."""
+
+    base_url: str | None = None  # None: discover a local server, else offline
+    api_key: str = field(default=PLACEHOLDER_KEY, repr=False)
+    model: str | None = None
+    timeout: float = 120.0
+    connect_timeout: float = 5.0
+    max_attempts: int = 5
+    concurrency: int = 8
+    json_mode: str = "auto"
+    max_chunk_tokens: int = 1500
+    max_output_tokens: int = 2048
+    temperature: float = 0.2
+    cache_dir: Path | None = None  # None: caching off
+    out_dir: Path = Path("out")
+    offline: bool = False
+    # Where base_url came from ("flag", "env", "config", "discovered", "default"), for `brief doctor`.
+    base_url_origin: str = "default"
+
+    @property
+    def masked_key(self) -> str:
+        return mask_secret(self.api_key)
+
+    def with_endpoint(self, base_url: str, model: str | None, origin: str) -> Settings:
+        return replace(self, base_url=base_url, model=self.model or model, base_url_origin=origin)
+
+
+def mask_secret(secret: str) -> str:
+    """Show a key's shape without revealing it."""
+    if not secret or secret == PLACEHOLDER_KEY:
+        return "(none)"
+    return f"{secret[:3]}…{secret[-2:]}" if len(secret) > 8 else "****"
+
+
+_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "base_url": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    "api_key": ("OPENAI_API_KEY",),
+    "model": ("BRIEF_MODEL",),
+    "timeout": ("BRIEF_TIMEOUT",),
+    "max_attempts": ("BRIEF_MAX_ATTEMPTS",),
+    "concurrency": ("BRIEF_CONCURRENCY",),
+    "json_mode": ("BRIEF_JSON_MODE",),
+    "max_chunk_tokens": ("BRIEF_MAX_CHUNK_TOKENS",),
+    "cache_dir": ("BRIEF_CACHE_DIR",),
+    "out_dir": ("BRIEF_OUT",),
+}
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+    no_cache: bool = False,
+) -> Settings:
+    """Merge flags > env > config file > defaults into Settings, validating each value."""
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    path = config_path or _config_path_from(environ)
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        ("flag", flags),
+        ("env", _from_env(environ)),
+        ("config", _read_config_file(path)),
+    ]
+    merged: dict[str, Any] = {}
+    origin = "default"
+    for name in (f.name for f in fields(Settings)):
+        for layer_name, layer in layers:
+            if name in layer and layer[name] not in ("", None):
+                merged[name] = layer[name]
+                if name == "base_url":
+                    origin = layer_name
+                break
+    merged["base_url_origin"] = origin
+    if no_cache:
+        merged["cache_dir"] = None
+    elif "cache_dir" not in merged:
+        merged["cache_dir"] = default_cache_dir()
+    return _validated(merged)
+
+
+def _config_path_from(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get("BRIEF_CONFIG")
+    return Path(explicit) if explicit else default_config_path()
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, env_names in _ENV_NAMES.items():
+        for env_name in env_names:
+            if environ.get(env_name):
+                found[name] = environ[env_name]
+                break
+    if environ.get("BRIEF_OFFLINE", "").lower() in ("1", "true", "yes"):
+        found["offline"] = "true"
+    return found
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+def _validated(values: dict[str, Any]) -> Settings:
+    converted: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name not in values:
+            continue
+        converted[f.name] = _convert(f.name, values[f.name])
+    settings = Settings(**converted)
+    if settings.json_mode not in JSON_MODES:
+        raise ConfigError(f"json_mode: expected one of {', '.join(JSON_MODES)}, got {settings.json_mode!r}")
+    for name in ("concurrency", "max_attempts", "max_chunk_tokens", "max_output_tokens"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    if settings.max_chunk_tokens < 50:
+        raise ConfigError("max_chunk_tokens: must be at least 50")
+    if settings.timeout <= 0 or settings.connect_timeout <= 0:
+        raise ConfigError("timeout: must be positive")
+    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"base_url: expected an http(s) URL, got {settings.base_url!r}")
+    return settings
+
+
+def _convert(name: str, value: Any) -> Any:
+    try:
+        if name in ("timeout", "connect_timeout", "temperature"):
+            return float(value)
+        if name in ("max_attempts", "concurrency", "max_chunk_tokens", "max_output_tokens"):
+            return int(value)
+        if name in ("cache_dir", "out_dir"):
+            return Path(value).expanduser() if value is not None else None
+        if name == "offline":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if name == "base_url":
+            return str(value).rstrip("/")
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: invalid value {value!r}") from exc

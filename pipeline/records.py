@@ -1,0 +1,61 @@
+"""Result records shared by the model path and the offline path: one schema for both."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+TermKind = Literal["person", "organisation", "product", "place", "term"]
+TERM_KINDS: tuple[str, ...] = ("person", "organisation", "product", "place", "term")
+Mode = Literal["model", "offline"]
+
+
+@dataclass
+class GlossaryEntry:
+    """One bilingual term: `source` exactly as written in the article."""
+
+    source: str
+    source_simplified: str
+    target: str  # English; empty when unknown (offline mode never invents one)
+    kind: str
+    pinyin: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Usage:
+    """Model traffic behind one result (all zero offline)."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.requests += other.requests
+        self.cache_hits += other.cache_hits
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+
+@dataclass
+class ArticleResult:
+    """Everything brief says about one document; written as <id>.json and <id>.md."""
+
+    id: str
+    source: str
+    mode: str  # "model" | "offline"
+    language: str
+    script: str | None
+    title: str
+    summary: str
+    key_points: list[str]
+    glossary: list[GlossaryEntry]
+    flags: list[str] = field(default_factory=list)
+    model: str | None = None
+    prompt: dict[str, str] | None = None  # {"id": ..., "hash": ...}
+    usage: Usage = field(default_factory=Usage)
+    dropped_terms: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
