@@ -10,6 +10,25 @@ TERM_KINDS: tuple[str, ...] = ("person", "organisation", "product", "place", "te
 Mode = Literal["model", "offline"]
 
 
+@dataclass(frozen=True)
+class Document:
+    """One cleaned story. `text` (original script) is the source of truth."""
+
+    id: str  # file stem, plus "#1", "#2" when one file holds several stories
+    source: str  # path as given on the command line, or "-" for stdin
+    text: str
+    language: str  # "zh", "ja", "ko", "en" or "und"
+    script: str | None  # "traditional" | "simplified" | "mixed" for Chinese, else None
+    simplified: str  # OpenCC Simplified form for matching (== text when not Chinese)
+    flags: tuple[str, ...] = ()
+    removed: dict[str, int] = field(default_factory=dict)  # cleaning counts by kind
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["flags"] = list(self.flags)
+        return data
+
+
 @dataclass
 class GlossaryEntry:
     """One bilingual term: `source` exactly as written in the article."""
