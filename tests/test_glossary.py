@@ -1,0 +1,116 @@
+"""Glossary rules: terms must occur in the source, scripts merge, one rendering per run."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.glossary import enrich_with_dictionary, harmonise_run, merge_entries, verify_terms
+from pipeline.records import ArticleResult, Document, GlossaryEntry
+
+# A tiny Traditional→Simplified table keeps these tests independent of OpenCC.
+_T2S = str.maketrans({"義": "义", "問": "问", "偉": "伟", "達": "达", "黃": "黄", "勳": "勋"})
+
+
+def simplify(text: str) -> str:
+    return text.translate(_T2S)
+
+
+def doc(text: str, language: str = "zh") -> Document:
+    return Document("d1", "d1.txt", text, language, "traditional", simplify(text))
+
+
+TRAD = "阿里巴巴的通義千問和英偉達的黃仁勳。"
+
+
+def test_terms_absent_from_the_article_are_dropped_and_counted() -> None:
+    kept, dropped = verify_terms(
+        [
+            {"source": "阿里巴巴", "target": "Alibaba", "kind": "organisation"},
+            {"source": "字节跳动", "target": "ByteDance", "kind": "organisation"},
+            {"source": "Gemini", "target": "Gemini", "kind": "product"},
+        ],
+        doc(TRAD),
+        simplify,
+    )
+    assert [e.source for e in kept] == ["阿里巴巴"]
+    assert dropped == 2
+
+
+def test_a_term_given_in_the_other_script_is_recovered_as_written() -> None:
+    kept, dropped = verify_terms([{"source": "通义千问", "target": "Tongyi Qianwen", "kind": "product"}], doc(TRAD), simplify)
+    assert dropped == 0
+    assert kept[0].source == "通義千問"  # exactly as the article writes it
+    assert kept[0].source_simplified == "通义千问"
+
+
+def test_empty_target_or_unknown_kind_is_handled() -> None:
+    kept, dropped = verify_terms(
+        [{"source": "英偉達", "target": "  ", "kind": "organisation"}, {"source": "黃仁勳", "target": "Jensen Huang", "kind": "ceo"}],
+        doc(TRAD),
+        simplify,
+    )
+    assert dropped == 1
+    assert kept[0].kind == "term"
+
+
+def entry(source: str, target: str, kind: str = "product") -> GlossaryEntry:
+    return GlossaryEntry(source, simplify(source), target, kind)
+
+
+def test_merge_joins_scripts_and_votes_on_the_rendering() -> None:
+    merged, conflicts = merge_entries(
+        [entry("通義千問", "Tongyi Qianwen"), entry("通义千问", "Qwen"), entry("通義千問", "Tongyi Qianwen")]
+    )
+    assert len(merged) == 1
+    assert merged[0].target == "Tongyi Qianwen"
+    assert merged[0].source == "通義千問"
+    assert conflicts[0].candidates == {"qwen": 1, "tongyi qianwen": 2}
+
+
+def test_tie_breaks_are_deterministic_whatever_the_order() -> None:
+    a = merge_entries([entry("英偉達", "NVIDIA"), entry("英偉達", "Nvidia Corp")])[0][0].target
+    b = merge_entries([entry("英偉達", "Nvidia Corp"), entry("英偉達", "NVIDIA")])[0][0].target
+    assert a == b == "NVIDIA"
+
+
+def result(rid: str, entries: list[GlossaryEntry]) -> ArticleResult:
+    return ArticleResult(rid, f"{rid}.txt", "model", "zh", "traditional", "t", "s", ["p"], entries)
+
+
+def test_harmonise_gives_one_rendering_across_articles() -> None:
+    r1 = result("a", [entry("通義千問", "Tongyi Qianwen")])
+    r2 = result("b", [entry("通义千问", "Qwen")])
+    r3 = result("c", [entry("通义千问", "Tongyi Qianwen")])
+    terms, conflicts = harmonise_run([r1, r2, r3])
+    assert {e.target for r in (r1, r2, r3) for e in r.glossary} == {"Tongyi Qianwen"}
+    assert len(terms) == 1
+    assert terms[0].variants == ["通义千问", "通義千問"]
+    assert terms[0].articles == ["a", "b", "c"]
+    assert len(conflicts) == 1
+
+
+def test_offline_blank_renderings_do_not_outvote_a_model_rendering() -> None:
+    r1 = result("a", [entry("英偉達", "")])
+    r2 = result("b", [entry("英偉達", "")])
+    r3 = result("c", [entry("英偉達", "Nvidia")])
+    harmonise_run([r1, r2, r3])
+    assert r1.glossary[0].target == "Nvidia"
+
+
+class FakeLexicon:
+    def pinyin(self, term: str) -> str:
+        return {"人工智能": "rén gōng zhì néng"}.get(term, "")
+
+    def disagrees(self, term: str, english: str) -> bool:
+        return term == "人工智能" and "intelligence" not in english
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "warned"),
+    [("term", "banana", True), ("term", "artificial intelligence", False), ("person", "banana", False)],
+)
+def test_dictionary_warnings_spare_names(kind: str, target: str, warned: bool) -> None:
+    e = GlossaryEntry("人工智能", "人工智能", target, kind)
+    enrich_with_dictionary([e], FakeLexicon())
+    assert e.pinyin == "rén gōng zhì néng"
+    assert ("disagrees_with_cedict" in e.warnings) is warned
