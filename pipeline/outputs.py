@@ -1,0 +1,150 @@
+"""Write results: per-article Markdown and JSON, the glossary (TSV, JSON), the briefing, run.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .glossary import Conflict, RunTerm
+from .records import ArticleResult, GlossaryEntry
+
+OFFLINE_BANNER = (
+    "> **OFFLINE MODE — no language model was used.** This is a keyword triage: the summary "
+    "is extracted sentences in the original language, and English renderings come from the "
+    "CC-CEDICT dictionary (blank where it has none). Configure a model endpoint for English "
+    "summaries (see README)."
+)
+
+
+@dataclass
+class BriefingGroup:
+    """Articles about one story, under an English label."""
+
+    label: str
+    article_ids: list[str]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file and rename, so a crash never leaves a half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def glossary_table(entries: Sequence[GlossaryEntry]) -> str:
+    rows = ["| Term | Simplified | Pinyin | English | Kind |", "|---|---|---|---|---|"]
+    for e in entries:
+        english = _cell(e.target) or "—"
+        if e.warnings:
+            english += " ⚠"
+        rows.append(
+            f"| {_cell(e.source)} | {_cell(e.source_simplified)} | {_cell(e.pinyin)} "
+            f"| {english} | {e.kind} |"
+        )
+    return "\n".join(rows)
+
+
+def article_markdown(result: ArticleResult) -> str:
+    """Render one article's result for a reader."""
+    lines = [f"# {result.title}", ""]
+    if result.mode == "offline":
+        lines += [OFFLINE_BANNER, ""]
+    script = f" ({result.script})" if result.script else ""
+    made_by = f"model `{result.model}`, prompt `{result.prompt['id']}`" if result.model and result.prompt else "offline triage"
+    lines += [
+        f"- Source: `{result.source}` · id `{result.id}`",
+        f"- Language: {result.language}{script} · {made_by}",
+    ]
+    if result.flags:
+        lines.append(f"- Flags: {', '.join(result.flags)}")
+    lines += ["", "## Summary", "", result.summary, "", "## Key points", ""]
+    lines += [f"- {point}" for point in result.key_points] or ["- (none)"]
+    lines += ["", "## Glossary", ""]
+    lines.append(glossary_table(result.glossary) if result.glossary else "(no terms)")
+    return "\n".join(lines) + "\n"
+
+
+def write_article(out_dir: Path, result: ArticleResult) -> None:
+    write_atomic(out_dir / f"{result.id}.json", dump_json(result.to_json()))
+    write_atomic(out_dir / f"{result.id}.md", article_markdown(result))
+
+
+def _tsv_field(text: str) -> str:
+    return " ".join(text.replace("\t", " ").split())
+
+
+def glossary_tsv(terms: Iterable[RunTerm]) -> str:
+    """Two columns, source and English, one entry per line: DeepL's glossary import format.
+
+    Terms without an English rendering are left out: DeepL rejects empty targets.
+    """
+    seen: set[str] = set()
+    lines = []
+    for term in terms:
+        source, target = _tsv_field(term.entry.source), _tsv_field(term.entry.target)
+        if source and target and source not in seen:
+            seen.add(source)
+            lines.append(f"{source}\t{target}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def write_glossary(out_dir: Path, terms: list[RunTerm], conflicts: list[Conflict], mode: str) -> None:
+    write_atomic(out_dir / "glossary.tsv", glossary_tsv(terms))
+    payload = {
+        "mode": mode,
+        "terms": [t.to_json() for t in terms],
+        "conflicts": [c.to_json() for c in conflicts],
+    }
+    write_atomic(out_dir / "glossary.json", dump_json(payload))
+
+
+def briefing_markdown(
+    overview: str,
+    groups: Sequence[BriefingGroup],
+    results: Sequence[ArticleResult],
+    terms: Sequence[RunTerm],
+    mode: str,
+    failures: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Render the run's briefing: overview, a section per story group, the merged glossary."""
+    by_id = {r.id: r for r in results}
+    lines = ["# Briefing", ""]
+    if mode == "offline":
+        lines += [OFFLINE_BANNER, ""]
+    lines += [f"{len(results)} article(s).", "", "## Overview", "", overview, ""]
+    for group in groups:
+        members = [by_id[i] for i in group.article_ids if i in by_id]
+        if not members:
+            continue
+        if len(members) > 1:
+            lines += [f"## {group.label}", ""]
+        for result in members:
+            level = "###" if len(members) > 1 else "##"
+            lines += [f"{level} {result.title}", "", f"*Source: `{result.source}` (id `{result.id}`)*", ""]
+            lines += [result.summary, ""]
+            lines += [f"- {p}" for p in result.key_points] + [""]
+    if failures:
+        lines += ["## Not processed", ""]
+        lines += [f"- `{source}`: {reason}" for source, reason in failures] + [""]
+    lines += ["## Glossary", ""]
+    lines.append(glossary_table([t.entry for t in terms]) if terms else "(no terms)")
+    return "\n".join(lines) + "\n"
