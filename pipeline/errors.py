@@ -8,6 +8,7 @@
         ├── EndpointRejected   4xx the endpoint will never accept: says what to fix
         ├── RetriesExhausted   transient faults outlasted the attempt budget
         └── InvalidOutput      replies kept failing the JSON schema or content checks
+            └── OutputTruncated  the reply hit its token budget (finish_reason "length"): split the input
 """
 
 from __future__ import annotations
@@ -53,3 +54,7 @@ class RetriesExhausted(ModelError):
 
 class InvalidOutput(ModelError):
     """The model's replies kept failing validation."""
+
+
+class OutputTruncated(InvalidOutput):
+    """The reply stopped at its output budget even after a retry with a larger one; split the input."""
