@@ -1,0 +1,81 @@
+"""Language and script detection, and the OpenCC Simplified form used to match terms across scripts."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from .textdecode import is_han
+
+_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_ENGLISH_WORDS = frozenset("the and of to in is that for on with as was by are it from at this be".split())
+# Kana in a Chinese page (a quoted Japanese name) is rare; this share of the CJK letters is Japanese.
+_KANA_SHARE = 0.05
+# A script is "mixed" when the minority script holds this share of the distinctive characters
+# (Traditional pages keep a few forms OpenCC calls Simplified, such as 户 and 台, so not less).
+_MIXED_SHARE = 0.05
+_MIN_MIXED_CHARS = 10
+# Regional Traditional forms that tell Hong Kong from Taiwan usage (説/說, 衞/衛, 綫/線 …).
+_HONG_KONG_FORMS = set("説衞啓綫麪僞峯羣裏")
+_TAIWAN_FORMS = set("說衛啟線麵偽峰群裡")
+
+
+@functools.cache
+def _converter(config: str) -> Any:
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+def convert(text: str, config: str) -> str:
+    return str(_converter(config).convert(text))
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code: zh, ja, ko, en, or und when the text gives no clear signal."""
+    han = sum(1 for c in text if is_han(c))
+    kana = len(_KANA.findall(text))
+    hangul = len(_HANGUL.findall(text))
+    words = _LATIN_WORD.findall(text)
+    cjk = han + kana + hangul
+    if kana and kana >= _KANA_SHARE * (han + kana):
+        return "ja"
+    if hangul and hangul >= han:
+        return "ko"
+    latin_letters = sum(len(w) for w in words)
+    if cjk and cjk * 2 >= latin_letters / 4:  # a CJK character carries about as much as a word
+        return "zh" if han else "und"
+    english = sum(1 for w in words if w.lower() in _ENGLISH_WORDS)
+    return "en" if words and english >= max(2, len(words) * 0.05) else "und"
+
+
+def detect_script(text: str) -> str:
+    """For Chinese text: "traditional", "simplified" or "mixed", from characters OpenCC would change."""
+    traditional_only = sum(1 for a, b in zip(text, convert(text, "t2s"), strict=False) if a != b)
+    simplified_only = sum(1 for a, b in zip(text, convert(text, "s2t"), strict=False) if a != b)
+    total = traditional_only + simplified_only
+    if total == 0:
+        return "simplified"  # nothing distinctive: the common characters are written the same way
+    minority = min(traditional_only, simplified_only)
+    if minority >= _MIN_MIXED_CHARS and minority >= _MIXED_SHARE * total:
+        return "mixed"
+    return "traditional" if traditional_only > simplified_only else "simplified"
+
+
+def simplify_config(text: str) -> str:
+    """The OpenCC config that reads this text's region best: hk2s, tw2sp (with Taiwan phrases) or t2s."""
+    hong_kong = sum(1 for c in text if c in _HONG_KONG_FORMS)
+    taiwan = sum(1 for c in text if c in _TAIWAN_FORMS)
+    if hong_kong > taiwan:
+        return "hk2s"
+    if taiwan > hong_kong:
+        return "tw2s"
+    return "t2s"
+
+
+def to_simplified(text: str, config: str = "t2s") -> str:
+    """Simplified form of Chinese text, for matching terms written in either script."""
+    return convert(text, config)

@@ -1,0 +1,105 @@
+"""Gather input articles: files, folders (sorted, recursive) and stdin, with a reason for each failure."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import InputError
+
+ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
+# A news article is a few tens of kilobytes; anything this large is a dump, not an article.
+MAX_INPUT_BYTES = 2 * 1024 * 1024
+STDIN = "-"
+
+Input = tuple[str, bytes | InputError]
+
+
+def read_article(path: Path) -> bytes | InputError:
+    """The bytes of one article file, or the reason it cannot be used."""
+    source = str(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return InputError(source, _os_reason(exc))
+    if not stat.S_ISREG(info.st_mode):
+        return InputError(source, "not a regular file")
+    if info.st_size > MAX_INPUT_BYTES:
+        return InputError(source, f"too large: {info.st_size / 1e6:.1f} MB (limit {MAX_INPUT_BYTES / 1e6:.0f} MB)")
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        return InputError(source, _os_reason(exc))
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if exc.errno == 40:  # ELOOP
+        return "symlink loop"
+    return exc.strerror or type(exc).__name__
+
+
+def folder_articles(folder: Path) -> list[Path | InputError]:
+    """Every article file under `folder`, sorted by path; unreadable entries become errors."""
+    found: list[Path | InputError] = []
+
+    def on_error(exc: OSError) -> None:
+        found.append(InputError(exc.filename or str(folder), _os_reason(exc)))
+
+    for root, dirs, files in os.walk(folder, onerror=on_error):
+        dirs.sort()
+        for name in files:
+            path = Path(root) / name
+            if name.startswith("."):
+                continue
+            if path.is_symlink() and not path.exists():
+                if _is_loop(path):
+                    found.append(InputError(str(path), "symlink loop"))
+                continue  # a dangling link is not an article
+            if path.suffix.lower() in ARTICLE_SUFFIXES:
+                found.append(path)
+    return sorted(found, key=lambda item: item.source if isinstance(item, InputError) else str(item))
+
+
+def _is_loop(path: Path) -> bool:
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:
+        return True
+    except OSError as exc:
+        return exc.errno == 40
+    return False
+
+
+def read_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[Input]:
+    """(source, bytes or InputError) for every input named, in order; folders expanded."""
+    inputs: list[Input] = []
+    for name in paths:
+        if name == STDIN:
+            inputs.append((STDIN, stdin.read(MAX_INPUT_BYTES + 1)))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            articles = folder_articles(path)
+            if not articles:
+                inputs.append((name, InputError(name, "folder holds no .txt, .md or .html articles")))
+            for item in articles:
+                inputs.append((item.source, item) if isinstance(item, InputError) else (str(item), read_article(item)))
+        elif path.is_symlink() and _is_loop(path):
+            inputs.append((name, InputError(name, "symlink loop")))
+        else:
+            inputs.append((name, read_article(path)))
+    return [_check_size(source, payload) for source, payload in inputs]
+
+
+def _check_size(source: str, payload: bytes | InputError) -> Input:
+    if isinstance(payload, bytes) and len(payload) > MAX_INPUT_BYTES:
+        return source, InputError(source, f"too large: over {MAX_INPUT_BYTES / 1e6:.0f} MB")
+    return source, payload

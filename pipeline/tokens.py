@@ -1,0 +1,70 @@
+"""Token counting with tiktoken's cl100k_base, loaded from the copy shipped in pipeline/data.
+
+tiktoken fetches encoding files over the network on first use; we ship the file and verify it
+against tiktoken's published sha256 instead, so counting works offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from collections.abc import Callable
+from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tiktoken
+
+TokenCounter = Callable[[str], int]
+
+ENCODING_NAME = "cl100k_base"
+ENCODING_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# The split pattern and special tokens of cl100k_base, as defined in tiktoken_ext/openai_public.py.
+_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_SPECIAL_TOKENS = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+
+
+def parse_bpe_ranks(contents: bytes) -> dict[bytes, int]:
+    """Parse a .tiktoken file: one base64 token and its rank per line."""
+    ranks: dict[bytes, int] = {}
+    for line in contents.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+@functools.cache
+def load_encoding() -> tiktoken.Encoding:
+    """Build cl100k_base from the shipped file; refuse a file that does not match the published hash."""
+    import tiktoken
+
+    contents = resources.files("pipeline").joinpath("data", f"{ENCODING_NAME}.tiktoken").read_bytes()
+    digest = hashlib.sha256(contents).hexdigest()
+    if digest != ENCODING_SHA256:
+        raise RuntimeError(f"shipped {ENCODING_NAME}.tiktoken is corrupt (sha256 {digest[:12]}…)")
+    return tiktoken.Encoding(
+        name=ENCODING_NAME,
+        pat_str=_PATTERN,
+        mergeable_ranks=parse_bpe_ranks(contents),
+        special_tokens=_SPECIAL_TOKENS,
+    )
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in `text`; special-token look-alikes in articles count as plain text."""
+    return len(load_encoding().encode(text, disallowed_special=()))
+
+
+def default_counter() -> TokenCounter:
+    return count_tokens

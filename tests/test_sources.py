@@ -1,0 +1,52 @@
+"""Gathering inputs: folders sorted and filtered, each unusable path reported with its reason."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.sources import MAX_INPUT_BYTES, read_inputs
+
+
+def reasons(inputs: list) -> dict[str, str]:
+    return {Path(source).name: payload.reason for source, payload in inputs if isinstance(payload, InputError)}
+
+
+def test_folder_is_read_recursively_in_sorted_order_articles_only(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "2.md").write_text("二")
+    (tmp_path / "a.txt").write_text("一")
+    (tmp_path / "c.html").write_text("三")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    (tmp_path / ".hidden.txt").write_text("x")
+    inputs = read_inputs([str(tmp_path)], io.BytesIO())
+    assert [Path(s).relative_to(tmp_path).as_posix() for s, _ in inputs] == ["a.txt", "b/2.md", "c.html"]
+    assert [p for _, p in inputs] == ["一".encode(), "二".encode(), "三".encode()]
+
+
+def test_stdin_and_files_keep_command_line_order(tmp_path: Path) -> None:
+    article = tmp_path / "x.txt"
+    article.write_text("文")
+    inputs = read_inputs([str(article), "-"], io.BytesIO("標準輸入".encode()))
+    assert inputs == [(str(article), "文".encode()), ("-", "標準輸入".encode())]
+
+
+def test_bad_paths_become_errors_and_the_rest_is_read(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("好")
+    (tmp_path / "huge.txt").write_bytes(b"a" * (MAX_INPUT_BYTES + 1))
+    os.symlink("loop.txt", tmp_path / "loop.txt")
+    (tmp_path / "empty_dir").mkdir()
+    inputs = read_inputs([str(tmp_path), str(tmp_path / "missing.txt"), str(tmp_path / "empty_dir")], io.BytesIO())
+    found = reasons(inputs)
+    assert found["huge.txt"].startswith("too large")
+    assert found["loop.txt"] == "symlink loop"
+    assert found["missing.txt"] == "no such file"
+    assert "no .txt" in found["empty_dir"]
+    assert (str(tmp_path / "good.txt"), "好".encode()) in inputs
+
+
+def test_oversized_stdin_is_refused() -> None:
+    ((source, payload),) = read_inputs(["-"], io.BytesIO(b"a" * (MAX_INPUT_BYTES + 10)))
+    assert source == "-" and isinstance(payload, InputError) and "too large" in payload.reason
