@@ -1,0 +1,254 @@
+"""The `brief` command line: parse options, build Settings, call the library, map errors to exit codes.
+
+Heavy modules (openai, tiktoken, opencc, jieba) are imported inside the commands so that
+`brief --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import BriefError, ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    help="Turn foreign-language news articles into English summaries, glossaries and one briefing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Inspect or empty the model-call cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+class JsonMode(str, Enum):
+    auto = "auto"
+    schema = "schema"
+    object = "object"
+    prompt = "prompt"
+
+
+class OutputFormat(str, Enum):
+    md = "md"
+    json = "json"
+
+
+PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, or - for one article on stdin.")]
+PathArg = Annotated[str, typer.Argument(help="A file, a folder, or - for stdin.")]
+CacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Cache directory.")]
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v decisions, -vv HTTP detail.")] = 0,
+) -> None:
+    """Logging goes to stderr with the API key scrubbed, whatever the verbosity."""
+    from .logs import configure_logging
+
+    configure_logging(verbose)
+
+
+def say(message: str) -> None:
+    """Everything for the user that is not the requested output goes to stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    say(f"brief: {message}")
+    return typer.Exit(code)
+
+
+def settings_from(flags: dict[str, Any], no_cache: bool = False) -> Any:
+    from .config import load_settings
+    from .logs import redact
+
+    try:
+        settings = load_settings(flags, no_cache=no_cache)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from exc
+    redact(settings.api_key)
+    return settings
+
+
+@app.command()
+def clean(
+    path: PathArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of documents.")] = False,
+) -> None:
+    """Print the cleaned text of articles (web junk, pinyin and image placeholders removed)."""
+    from .run import clean_inputs
+
+    cleaned = clean_inputs([path], sys.stdin.buffer)
+    documents = [doc for item in cleaned for doc in item.documents]
+    if as_json:
+        print(json.dumps([d.to_json() for d in documents], ensure_ascii=False, indent=2))
+    elif documents:
+        print("\n\n".join(d.text for d in documents))
+    _exit_for_input_errors([item.error for item in cleaned])
+
+
+@app.command()
+def chunk(
+    path: PathArg,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=4, help="Token budget per chunk.")] = 1500,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of chunks.")] = False,
+) -> None:
+    """Split cleaned articles into token-bounded chunks at sentence boundaries."""
+    from .run import chunk_inputs, clean_inputs
+
+    cleaned = clean_inputs([path], sys.stdin.buffer)
+    chunks = chunk_inputs(cleaned, max_tokens)
+    if as_json:
+        print(json.dumps(chunks, ensure_ascii=False, indent=2))
+    else:
+        for item in chunks:
+            print(f"--- {item['document']} #{item['index']} ({item['tokens']} tokens)\n{item['text']}")
+    _exit_for_input_errors([item.error for item in cleaned])
+
+
+def _exit_for_input_errors(errors: list[Any]) -> None:
+    failures = [e for e in errors if e is not None]
+    for error in failures:
+        say(f"brief: {error}")
+    if failures:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def summarize(
+    paths: PathsArg,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: out/].")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model name (env BRIEF_MODEL).")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint (env OPENAI_BASE_URL).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="Requests in flight.")] = None,
+    max_chunk_tokens: Annotated[int | None, typer.Option("--max-chunk-tokens", min=50)] = None,
+    cache_dir: CacheDirOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="stdout format for -.")] = OutputFormat.md,
+    json_mode: Annotated[JsonMode | None, typer.Option("--json-mode", help="Structured-output form.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0.1, help="Seconds per request.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Keyword triage only; call no model.")] = False,
+) -> None:
+    """Summarise articles into English with a bilingual glossary, one briefing and run.json."""
+    if cache_dir is not None and no_cache:
+        raise fail("--cache-dir and --no-cache cannot be used together", EXIT_USAGE)
+    if "-" in paths and len(paths) > 1:
+        raise fail("- (stdin) cannot be combined with other paths", EXIT_USAGE)
+    flags = {
+        "model": model,
+        "base_url": base_url,
+        "concurrency": concurrency,
+        "max_chunk_tokens": max_chunk_tokens,
+        "cache_dir": cache_dir,
+        "json_mode": json_mode.value if json_mode else None,
+        "timeout": timeout,
+        "offline": True if offline else None,
+        "out_dir": out,
+    }
+    settings = settings_from(flags, no_cache=no_cache)
+    stdin_mode = paths == ["-"]
+    out_dir = out if stdin_mode else settings.out_dir
+    report = _run_summarize(settings, paths, out_dir, show_progress=not stdin_mode and sys.stderr.isatty())
+    if stdin_mode and report.results:
+        from .run import render_stdout
+
+        sys.stdout.write(render_stdout(report.results, output_format.value))
+        sys.stdout.flush()
+    if not stdin_mode:
+        _print_summary(report, out_dir)
+    raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
+
+
+def _run_summarize(settings: Any, paths: list[str], out_dir: Path | None, show_progress: bool) -> Any:
+    from .run import summarize_inputs
+
+    progress = _ProgressBar() if show_progress else None
+    try:
+        return asyncio.run(summarize_inputs(settings, paths, sys.stdin.buffer, out_dir, say, progress))
+    except KeyboardInterrupt:
+        raise fail("interrupted: finished articles and run.json (marked interrupted) are written", EXIT_INTERRUPTED) from None
+    except BriefError as exc:  # configuration-level failures: nothing could start
+        raise fail(str(exc), EXIT_USAGE) from exc
+    finally:
+        if progress:
+            progress.close()
+
+
+def _print_summary(report: Any, out_dir: Path | None) -> None:
+    totals = report.totals()
+    say(
+        f"{totals['ok']}/{totals['inputs']} inputs ok, {totals['documents']} articles ({report.mode} mode); "
+        f"{totals['requests']} requests, {totals['cache_hits']} cache hits, "
+        f"{totals['prompt_tokens']}+{totals['completion_tokens']} tokens; "
+        f"{totals['elapsed_s']:.1f} s → {out_dir}/briefing.md"
+    )
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} inputs")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+@app.command()
+def doctor(
+    model: Annotated[str | None, typer.Option("--model")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url")] = None,
+) -> None:
+    """Show the configuration in effect (key masked), list the endpoint's models, make one tiny request."""
+    from .run import doctor as run_doctor
+
+    settings = settings_from({"model": model, "base_url": base_url})
+    try:
+        lines = asyncio.run(run_doctor(settings))
+    except BriefError as exc:
+        raise fail(str(exc), EXIT_FAILED) from exc
+    print("\n".join(lines))
+
+
+@cache_app.command("stats")
+def cache_stats(cache_dir: CacheDirOpt = None) -> None:
+    """Show where the cache is, how many entries it holds and their size."""
+    stats = _open_cache(cache_dir).stats()
+    print(f"path:    {stats.path}\nentries: {stats.entries}\nbytes:   {stats.bytes}\ncorrupt: {stats.corrupt}")
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: CacheDirOpt = None) -> None:
+    """Remove every cached model reply."""
+    cache = _open_cache(cache_dir)
+    print(f"removed {cache.clear()} entries from {cache.directory}")
+
+
+def _open_cache(cache_dir: Path | None) -> Any:
+    from .cache import Cache
+
+    settings = settings_from({"cache_dir": cache_dir})
+    if settings.cache_dir is None:
+        raise fail("no cache directory configured", EXIT_USAGE)
+    try:
+        return Cache(settings.cache_dir)
+    except BriefError as exc:
+        raise fail(str(exc), EXIT_USAGE) from exc
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
