@@ -1,0 +1,297 @@
+"""A small OpenAI-compatible server for tests and benchmarks: real HTTP on 127.0.0.1, port 0.
+
+It speaks GET /v1/models and POST /v1/chat/completions, answers with a responder function
+(by default the scripted model in tests/responders.py), and can inject latency and faults:
+429 with Retry-After, 500, malformed or truncated JSON, finish_reason "length", empty content,
+a reply that fails the schema, and a hung connection. It records every request body it received
+and which of them it answered in full.
+
+    with FakeOpenAI(latency=0.2, fault_every=5, faults=["429", "hang"]) as server:
+        ... server.base_url, server.bodies(), server.completed_bodies(), server.peak_in_flight
+
+As a script (for benchmarks and kill tests in other processes):
+    python tests/fakeserver.py --port 0 --latency 0.2 [--log requests.jsonl]
+prints "READY <base_url>" once listening; --log appends each completed request body as a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `tests.responders` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.responders import scripted_model  # noqa: E402
+
+Responder = Callable[[dict[str, Any]], str]
+FAULTS = ("429", "500", "503", "400", "401", "404", "malformed", "truncated", "length", "empty", "invalid", "hang")
+LLAMA_CPP_SCHEMA_REFUSAL = "Input should be 'text' or 'json_object'"
+
+
+def default_responder(body: dict[str, Any]) -> str:
+    """The scripted model for brief's prompts; {"ok": true} for anything else (doctor's ping)."""
+    try:
+        return scripted_model(body)
+    except (ValueError, StopIteration, KeyError):
+        return json.dumps({"ok": True})
+
+
+class FakeOpenAI:
+    """The server and its knobs; attributes may be changed while it runs."""
+
+    def __init__(
+        self,
+        responder: Responder = default_responder,
+        latency: float = 0.0,
+        faults: Sequence[str] = (),
+        fault_every: int = 0,
+        script: Sequence[str | None] = (),
+        hang_seconds: float = 5.0,
+        retry_after: str | None = "1",
+        reject_schema: bool = False,
+        reject_object: bool = False,
+        require_key: str | None = None,
+        models: Sequence[str] = ("fake-qwen",),
+        log_path: Path | None = None,
+    ) -> None:
+        unknown = [f for f in [*faults, *script] if f is not None and f not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown faults {unknown}; choose from {FAULTS}")
+        self.responder = responder
+        self.latency = latency
+        self.faults = list(faults)
+        self.fault_every = fault_every
+        self.script = list(script)  # faults for the first requests, in order (None: answer normally)
+        self.hang_seconds = hang_seconds
+        self.retry_after = retry_after
+        self.reject_schema = reject_schema
+        self.reject_object = reject_object
+        self.require_key = require_key
+        self.models = list(models)
+        self.log_path = log_path
+        self._lock = threading.Lock()
+        self._bodies: list[dict[str, Any]] = []
+        self._completed: list[dict[str, Any]] = []
+        self._headers: list[dict[str, str]] = []
+        self._in_flight = 0
+        self.peak_in_flight = 0
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> FakeOpenAI:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- what was received ------------------------------------------------------------------------
+
+    def bodies(self) -> list[dict[str, Any]]:
+        """Every chat-completions request body received, in arrival order."""
+        with self._lock:
+            return list(self._bodies)
+
+    def completed_bodies(self) -> list[dict[str, Any]]:
+        """The bodies answered with a complete, successful reply."""
+        with self._lock:
+            return list(self._completed)
+
+    def headers(self) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self._headers)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._bodies.clear()
+            self._completed.clear()
+            self._headers.clear()
+            self.peak_in_flight = 0
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _admit(self, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+        """Record a request and pick its fault (None: answer normally)."""
+        with self._lock:
+            self._bodies.append(body)
+            self._headers.append(headers)
+            number = len(self._bodies)
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            if number <= len(self.script):
+                return self.script[number - 1]
+            if self.fault_every and self.faults and number % self.fault_every == 0:
+                return self.faults[(number // self.fault_every - 1) % len(self.faults)]
+            return None
+
+    def _finish(self, body: dict[str, Any], completed: bool) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if completed:
+                self._completed.append(body)
+        if completed and self.log_path is not None:
+            with self._lock, self.log_path.open("a", encoding="utf-8") as log:
+                log.write(json.dumps(body, ensure_ascii=False) + "\n")
+
+
+def _completion(content: str, finish_reason: str, body: dict[str, Any]) -> dict[str, Any]:
+    prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake-qwen"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": max(1, prompt_chars // 2),
+            "completion_tokens": max(1, len(content) // 3),
+            "total_tokens": max(1, prompt_chars // 2) + max(1, len(content) // 3),
+        },
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenAI
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send_json(status, {"error": {"message": message, "type": "fake_error", "code": status}}, headers)
+
+    def _authorised(self) -> bool:
+        key = self.fake.require_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return True
+        self._error(401, "Incorrect API key provided.")
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/") != "/v1/models":
+            self._error(404, f"no route {self.path}")
+            return
+        if self._authorised():
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models],
+                },
+            )
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._error(404, f"no route {self.path}")
+            return
+        body = json.loads(raw.decode("utf-8"))
+        fault = self.fake._admit(body, {k.lower(): v for k, v in self.headers.items()})
+        completed = False
+        try:
+            completed = self._answer(body, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout): nothing was delivered
+        finally:
+            self.fake._finish(body, completed)
+
+    def _answer(self, body: dict[str, Any], fault: str | None) -> bool:
+        """Reply to one completion request; True when a full successful reply was sent."""
+        fake = self.fake
+        if not self._authorised():
+            return False
+        response_format = (body.get("response_format") or {}).get("type")
+        if fake.reject_schema and response_format == "json_schema":
+            self._error(500, LLAMA_CPP_SCHEMA_REFUSAL)
+            return False
+        if fake.reject_object and response_format == "json_object":
+            self._error(400, "This response_format type is unavailable now")
+            return False
+        if fault == "hang":
+            time.sleep(fake.hang_seconds)
+            self.close_connection = True
+            return False
+        if fake.latency:
+            time.sleep(fake.latency)
+        if fault in ("429", "500", "503", "400", "401", "404"):
+            status = int(fault)
+            headers = {"Retry-After": fake.retry_after} if status == 429 and fake.retry_after else None
+            self._error(status, f"injected {status}", headers)
+            return False
+        content = fake.responder(body)
+        if fault == "malformed":
+            self._send_json(200, _completion(content[: len(content) // 2] + "}}", "stop", body))
+            return False
+        if fault == "truncated":
+            self._send_json(200, _completion(content[: len(content) // 2], "stop", body))
+            return False
+        if fault == "length":
+            self._send_json(200, _completion(content[: len(content) // 2], "length", body))
+            return False
+        if fault == "empty":
+            self._send_json(200, _completion("", "stop", body))
+            return False
+        if fault == "invalid":
+            self._send_json(200, _completion(json.dumps({"unexpected": True}), "stop", body))
+            return False
+        self._send_json(200, _completion(content, "stop", body))
+        return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--log", type=Path, default=None)
+    args = parser.parse_args()
+    server = FakeOpenAI(latency=args.latency, log_path=args.log).start(args.port)
+    print(f"READY {server.base_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""A scripted "model" for the fake server: plausible replies to brief's map, reduce and briefing prompts.
+
+It reads the request like a model would (the delimited article, the parts, the articles) and
+answers with JSON shaped by the prompt. It also misbehaves on purpose in ways the glossary rules
+must catch: a term that is not in the article, and terms given in the other script.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Terms the scripted model "recognises" when they occur in an article, with its renderings.
+KNOWN_TERMS: dict[str, tuple[str, str]] = {
+    "DeepSeek": ("DeepSeek", "product"),
+    "OpenAI": ("OpenAI", "organisation"),
+    "阿里巴巴": ("Alibaba", "organisation"),
+    "通義千問": ("Tongyi Qianwen", "product"),
+    "英偉達": ("Nvidia", "organisation"),
+    "黃仁勳": ("Jensen Huang", "person"),
+    "硅谷": ("Silicon Valley", "place"),
+    "朱雀三號": ("Zhuque-3", "product"),
+    "华尔街日报": ("The Wall Street Journal", "organisation"),
+}
+# Returned for every article: never in any article, so it must always be dropped.
+INVENTED_TERM = {"source": "不存在的公司", "target": "Nonexistent Corp", "kind": "organisation"}
+# Given in Simplified even when the article is Traditional, to exercise script merging.
+SIMPLIFIED_ALIASES = {"通義千問": "通义千问", "華爾街日報": "华尔街日报"}
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+def _between(text: str, tag: str) -> str:
+    match = re.search(rf"<{tag}>\n(.*)\n</{tag}>", text, re.DOTALL)
+    return match.group(1) if match else ""
+
+
+def prompt_kind(body: dict[str, Any]) -> str:
+    """Tell which prompt a request carries, from its delimiters."""
+    text = _user_text(body)
+    for kind, tag in (("map", "article"), ("reduce", "parts"), ("briefing", "articles")):
+        if f"<{tag}>" in text:
+            return kind
+    raise ValueError("unknown prompt")
+
+
+def map_reply(article: str) -> dict[str, Any]:
+    glossary = []
+    for source, (target, kind) in KNOWN_TERMS.items():
+        forms = {source} | {t for t, s in SIMPLIFIED_ALIASES.items() if s == source}
+        if any(form in article for form in forms):
+            glossary.append({"source": SIMPLIFIED_ALIASES.get(source, source), "target": target, "kind": kind})
+    glossary.append(INVENTED_TERM)
+    size = len(article)
+    return {
+        "title": f"Report of {size} characters",
+        "summary": f"An English summary of a passage of {size} characters.",
+        "key_points": ["First point in English.", "Second point in English.", "Third point in English."],
+        "glossary": glossary,
+    }
+
+
+def reduce_reply(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "title": parts[0]["title"],
+        "summary": f"Merged English summary of {len(parts)} parts.",
+        "key_points": [p["key_points"][0] for p in parts][:7] + ["Merged point."] * max(0, 3 - len(parts)),
+    }
+
+
+def briefing_reply(articles: list[dict[str, Any]]) -> dict[str, Any]:
+    ids = [a["id"] for a in articles]
+    return {
+        "overview": f"Overview of {len(ids)} articles in English.",
+        "groups": [{"label": "All coverage", "articles": ids}],
+    }
+
+
+def scripted_model(body: dict[str, Any]) -> str:
+    """Answer one chat-completions request body with the JSON content a good model would give."""
+    text = _user_text(body)
+    kind = prompt_kind(body)
+    if kind == "map":
+        reply = map_reply(_between(text, "article"))
+    elif kind == "reduce":
+        reply = reduce_reply(json.loads(_between(text, "parts")))
+    else:
+        reply = briefing_reply(json.loads(_between(text, "articles")))
+    return json.dumps(reply, ensure_ascii=False)
