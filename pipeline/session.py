@@ -1,0 +1,113 @@
+"""Choose the path for a run (configured endpoint, discovered local server, or offline) and build it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .errors import ConfigError
+from .outputs import BriefingGroup
+from .records import ArticleResult, Document, Usage
+
+if TYPE_CHECKING:
+    from .batch import Summarizer
+    from .client import ModelClient
+
+
+@dataclass
+class Session:
+    """The parts of one run, and what the user should be told about how they were chosen."""
+
+    settings: Settings
+    summarizer: Summarizer
+    client: ModelClient | None = None
+    notices: list[str] = field(default_factory=list)
+
+    def client_stats(self) -> dict[str, Any]:
+        return self.client.stats.to_json() if self.client else {}
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+
+class OfflineSummarizer:
+    """The no-model path: keyword triage and extractive summaries, labelled offline."""
+
+    mode = "offline"
+    model = None
+
+    def __init__(self) -> None:
+        from .dictionary import load_dictionary
+
+        self.dictionary = load_dictionary()
+
+    async def summarize(self, doc: Document) -> ArticleResult:
+        from .offline import summarize_offline
+
+        return summarize_offline(doc, self.dictionary)
+
+    async def briefing(self, results: Sequence[ArticleResult], usage: Usage) -> tuple[str, list[BriefingGroup]]:
+        from .briefing import group_by_shared_terms, offline_overview
+
+        return offline_overview(results), group_by_shared_terms(results)
+
+
+def resolve_endpoint(settings: Settings, notices: list[str]) -> Settings | None:
+    """Return settings with an endpoint to use, or None for offline mode."""
+    if settings.offline:
+        notices.append("OFFLINE mode (--offline): keyword triage only, no model is called.")
+        return None
+    if settings.base_url:
+        return settings
+    from .discovery import choose_model, discover
+
+    found = discover()
+    if found is None:
+        notices.append(
+            "No model endpoint configured (OPENAI_BASE_URL / --base-url) and no local server found "
+            "on ports 8000, 8080, 11434, 1234: running in OFFLINE mode (keyword triage, no translation)."
+        )
+        return None
+    model = choose_model(found, settings.model)
+    notices.append(f"Using {found.name} at {found.base_url}, model {model} (discovered).")
+    return settings.with_endpoint(found.base_url, model, "discovered")
+
+
+async def open_session(settings: Settings) -> Session:
+    """Build the summarizer for these settings: model path when an endpoint is known, else offline."""
+    notices: list[str] = []
+    resolved = resolve_endpoint(settings, notices)
+    if resolved is None:
+        return Session(settings, OfflineSummarizer(), None, notices)
+    from .cache import Cache
+    from .client import ModelClient
+    from .dictionary import load_dictionary
+    from .ingest import MOJIBAKE_MARKER, to_simplified
+    from .summarize import ModelSummarizer, SummaryOptions
+    from .tokens import default_counter
+
+    cache = Cache(resolved.cache_dir) if resolved.cache_dir else None
+    client = ModelClient(resolved, cache)
+    model = resolved.model or await _first_model(client, resolved)
+    if model != resolved.model:
+        resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
+        await client.aclose()
+        client = ModelClient(resolved, cache)
+    options = SummaryOptions(
+        max_chunk_tokens=resolved.max_chunk_tokens,
+        max_output_tokens=resolved.max_output_tokens,
+        temperature=resolved.temperature,
+        mojibake_marker=MOJIBAKE_MARKER,
+    )
+    summarizer = ModelSummarizer(client, model, options, default_counter(), to_simplified, load_dictionary())
+    return Session(resolved, summarizer, client, notices)
+
+
+async def _first_model(client: ModelClient, settings: Settings) -> str:
+    models = await client.list_models()
+    if not models:
+        raise ConfigError(f"{settings.base_url} lists no models: set BRIEF_MODEL or --model")
+    return models[0]

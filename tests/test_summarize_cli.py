@@ -1,0 +1,268 @@
+"""End-to-end `brief summarize` over the seeds, with the real openai client against the fake server."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.chunk import chunk_document
+from pipeline.cli import app
+from pipeline.ingest import document_id, ingest
+from pipeline.tokens import default_counter
+from tests.fakeserver import FakeOpenAI
+from tests.responders import INVENTED_TERM, prompt_kind
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+CHUNK_TOKENS = 2400  # the longer seeds need two chunks and a merge; both stories of 004 fit in one
+ARTICLE_KEYS = {
+    "id",
+    "source",
+    "mode",
+    "language",
+    "script",
+    "title",
+    "summary",
+    "key_points",
+    "glossary",
+    "flags",
+    "model",
+    "prompt",
+    "usage",
+}
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing from the developer's environment or config file leaks into a test run."""
+    for name in (
+        "OPENAI_BASE_URL",
+        "OPENAI_API_BASE",
+        "OPENAI_API_KEY",
+        "BRIEF_MODEL",
+        "BRIEF_OFFLINE",
+        "BRIEF_CACHE_DIR",
+        "BRIEF_OUT",
+        "BRIEF_CONCURRENCY",
+        "BRIEF_JSON_MODE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BRIEF_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture()
+def server():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def summarize(runner: CliRunner, server: FakeOpenAI, tmp_path: Path, *paths: str, extra: tuple[str, ...] = ()):
+    args = [
+        "summarize",
+        *paths,
+        "--out",
+        str(tmp_path / "out"),
+        "--base-url",
+        server.base_url,
+        "--model",
+        "fake-qwen",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--max-chunk-tokens",
+        str(CHUNK_TOKENS),
+        *extra,
+    ]
+    return runner.invoke(app, args)
+
+
+def expected_chunks() -> dict[str, int]:
+    """Chunks per document, computed from the ingest and chunk stages directly."""
+    count = default_counter()
+    chunks: dict[str, int] = {}
+    for path in sorted(SEEDS.glob("*.txt")):
+        for doc in ingest(path.read_bytes(), str(path), document_id(path.name)):
+            chunks[doc.id] = len(chunk_document(doc, CHUNK_TOKENS, count))
+    return chunks
+
+
+def user_text(body: dict) -> str:
+    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+def requests_by_document(server: FakeOpenAI) -> dict[str, Counter[str]]:
+    """What the server received, per document id and prompt kind (map / reduce)."""
+    seen: dict[str, Counter[str]] = {}
+    for body in server.bodies():
+        kind = prompt_kind(body)
+        if kind == "briefing":
+            continue
+        doc = re.match(r"Article ([\w#~]+)[, ]", user_text(body))
+        assert doc, "every map/reduce request names its document"
+        seen.setdefault(doc.group(1), Counter())[kind] += 1
+    return seen
+
+
+def test_seeds_give_every_output_file_with_the_article_schema(runner, server, tmp_path):
+    result = summarize(runner, server, tmp_path, str(SEEDS))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    manifest = json.loads((out / "run.json").read_text())
+    ids = [d for row in manifest["inputs"] for d in row["documents"]]
+    assert len(manifest["inputs"]) == 5 and all(row["status"] == "ok" for row in manifest["inputs"])
+    assert "004_fcb75e84432dc768#1" in ids and "004_fcb75e84432dc768#2" in ids and len(ids) == 6
+    for doc_id in ids:
+        record = json.loads((out / f"{doc_id}.json").read_text())
+        assert ARTICLE_KEYS <= set(record)
+        assert record["mode"] == "model" and record["model"] == "fake-qwen"
+        assert 3 <= len(record["key_points"]) <= 7
+        assert record["prompt"]["id"].startswith("map.") and len(record["prompt"]["hash"]) >= 12
+        assert (out / f"{doc_id}.md").read_text().startswith(f"# {record['title']}")
+    briefing = (out / "briefing.md").read_text()
+    assert "Overview of 6 articles" in briefing
+    assert all(doc_id in briefing for doc_id in ids)
+    assert manifest["totals"]["requests"] == len(server.bodies())
+
+
+def test_one_request_per_chunk_plus_one_merge_when_several(runner, server, tmp_path):
+    assert summarize(runner, server, tmp_path, str(SEEDS)).exit_code == 0
+    chunks = expected_chunks()
+    assert any(n > 1 for n in chunks.values()) and any(n == 1 for n in chunks.values())
+    received = requests_by_document(server)
+    for doc_id, n in chunks.items():
+        assert received[doc_id]["map"] == n, doc_id
+        assert received[doc_id]["reduce"] == (1 if n > 1 else 0), doc_id
+    assert sum(1 for b in server.bodies() if prompt_kind(b) == "briefing") == 1
+    records = {d: json.loads((tmp_path / "out" / f"{d}.json").read_text()) for d in chunks}
+    assert all(records[d]["usage"]["requests"] == n + (n > 1) for d, n in chunks.items())
+
+
+def test_glossary_keeps_only_terms_in_the_source_and_merges_scripts(runner, server, tmp_path):
+    assert summarize(runner, server, tmp_path, str(SEEDS)).exit_code == 0
+    out = tmp_path / "out"
+    tsv = (out / "glossary.tsv").read_text(encoding="utf-8").splitlines()
+    assert tsv and all(len(line.split("\t")) == 2 for line in tsv)
+    sources = [line.split("\t")[0] for line in tsv]
+    assert INVENTED_TERM["source"] not in sources
+    assert len(sources) == len(set(sources))
+    # The model named 通義千問 in Simplified; the article writes it in Traditional: one entry, as written.
+    assert "通義千問" in sources and "通义千问" not in sources
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["totals"]["dropped_terms"] >= 6  # the invented term, once per document
+    for path in out.glob("0*.json"):
+        record = json.loads(path.read_text())
+        text = "".join(d.text for d in ingest((SEEDS / (record["source"].split("/")[-1])).read_bytes(), "x", "x"))
+        for entry in record["glossary"]:
+            assert entry["source"] in text, (path.name, entry["source"])
+
+
+def test_rerun_of_unchanged_folder_sends_nothing(runner, server, tmp_path):
+    assert summarize(runner, server, tmp_path, str(SEEDS)).exit_code == 0
+    first = len(server.bodies())
+    assert summarize(runner, server, tmp_path, str(SEEDS)).exit_code == 0
+    assert len(server.bodies()) == first
+    totals = json.loads((tmp_path / "out" / "run.json").read_text())["totals"]
+    assert totals["requests"] == 0 and totals["cache_hits"] == first
+
+
+def test_stdin_prints_only_the_article(runner, server, tmp_path):
+    seed = (SEEDS / "000_35dc785b65d2bec5.txt").read_bytes()
+    args = ["summarize", "-", "--base-url", server.base_url, "--model", "m", "--no-cache"]
+    result = runner.invoke(app, args, input=seed)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("# Report of")
+    assert "Nonexistent Corp" not in result.stdout
+    assert not (tmp_path / "out").exists()
+    as_json = runner.invoke(app, [*args, "--format", "json"], input=seed)
+    record = json.loads(as_json.stdout)
+    assert record["id"] == "stdin" and record["source"] == "-"
+
+
+def test_bad_inputs_fail_alone_with_one_line_each(runner, server, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a_good.txt").write_bytes((SEEDS / "001_133b7f7bbe8ba7e2.txt").read_bytes())
+    (folder / "b_empty.txt").write_bytes(b"")
+    (folder / "c_binary.txt").write_bytes(bytes(range(256)) * 4)
+    (folder / "d_good.txt").write_bytes((SEEDS / "003_5cb4fd5a6fe695d5.txt").read_bytes())
+    result = summarize(runner, server, tmp_path, str(folder))
+    assert result.exit_code == 1
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    rows = {Path(r["source"]).name: r for r in manifest["inputs"]}
+    assert rows["a_good.txt"]["status"] == rows["d_good.txt"]["status"] == "ok"
+    for bad in ("b_empty.txt", "c_binary.txt"):
+        assert rows[bad]["status"] == "failed" and bad in rows[bad]["error"]
+        assert "\n" not in rows[bad]["error"]
+        assert any(bad in line for line in result.output.splitlines())
+    assert (tmp_path / "out" / "a_good.json").exists() and (tmp_path / "out" / "d_good.json").exists()
+
+
+def test_offline_mode_is_labelled_and_keeps_the_schema(runner, tmp_path):
+    result = runner.invoke(app, ["summarize", str(SEEDS), "--out", str(tmp_path / "out"), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert "OFFLINE" in result.output
+    records = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("0*.json")]
+    assert len(records) == 6
+    assert all(ARTICLE_KEYS <= set(r) and r["mode"] == "offline" for r in records)
+    assert "OFFLINE" in (tmp_path / "out" / "briefing.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [("--cache-dir", "x", "--no-cache"), ("--concurrency", "0"), ("--base-url", "ftp://example"), ("--nope",)],
+)
+def test_usage_errors_exit_2(runner, tmp_path, extra):
+    result = runner.invoke(app, ["summarize", str(SEEDS), "--out", str(tmp_path / "o"), *extra])
+    assert result.exit_code == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_rejected_key_fails_with_what_to_fix_and_no_retry(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000")
+    with FakeOpenAI(require_key="sk-right-key-111") as fake:
+        result = summarize(runner, fake, tmp_path, str(SEEDS / "000_35dc785b65d2bec5.txt"))
+        assert result.exit_code == 1
+        assert "OPENAI_API_KEY" in result.output
+        assert len(fake.bodies()) == 1
+
+
+def test_api_key_reaches_no_file_and_no_output(runner, tmp_path, monkeypatch):
+    secret = "sk-test-VERY-DISTINCT-4242"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    with FakeOpenAI(require_key=secret) as fake:
+        result = summarize(runner, fake, tmp_path, str(SEEDS))
+        doctor = runner.invoke(app, ["doctor", "--base-url", fake.base_url])
+    assert result.exit_code == 0 and doctor.exit_code == 0
+    assert secret not in result.output and secret not in doctor.output
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_doctor_shows_config_models_and_one_request(runner, server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-abcdefghijklmnop")
+    result = runner.invoke(app, ["doctor", "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "sk-…op" in result.output and "abcdefghijklmn" not in result.output
+    assert "request:     ok" in result.output
+    assert len(server.bodies()) == 1
+
+
+def test_cache_stats_and_clear(runner, server, tmp_path):
+    assert summarize(runner, server, tmp_path, str(SEEDS / "003_5cb4fd5a6fe695d5.txt")).exit_code == 0
+    stats = runner.invoke(app, ["cache", "stats", "--cache-dir", str(tmp_path / "cache")])
+    entries = int(re.search(r"entries:\s+(\d+)", stats.output).group(1))
+    assert entries == len(server.bodies())
+    cleared = runner.invoke(app, ["cache", "clear", "--cache-dir", str(tmp_path / "cache")])
+    assert f"removed {entries} entries" in cleared.output
+    again = runner.invoke(app, ["cache", "stats", "--cache-dir", str(tmp_path / "cache")])
+    assert re.search(r"entries:\s+0\b", again.output)
