@@ -176,7 +176,9 @@ def _run_summarize(settings: Any, paths: list[str], out_dir: Path | None, show_p
     try:
         return asyncio.run(summarize_inputs(settings, paths, sys.stdin.buffer, out_dir, say, progress))
     except KeyboardInterrupt:
-        raise fail("interrupted: finished articles and run.json (marked interrupted) are written", EXIT_INTERRUPTED) from None
+        raise fail(
+            "interrupted: finished articles and run.json (marked interrupted) are written", EXIT_INTERRUPTED
+        ) from None
     except BriefError as exc:  # configuration-level failures: nothing could start
         raise fail(str(exc), EXIT_USAGE) from exc
     finally:

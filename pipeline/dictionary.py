@@ -266,9 +266,7 @@ class Dictionary:
         # Entries that are "variant of X" / "abbr. for X" borrow X's renderings (one hop).
         for sense in self._ranked(term):
             for ref in sense.see:
-                candidates += [
-                    (t, g) for t in self._ranked(ref) for g in t.english if not _CJK.search(g)
-                ]
+                candidates += [(t, g) for t in self._ranked(ref) for g in t.english if not _CJK.search(g)]
         if prefer_noun:
             for sense, gloss in candidates:
                 if not gloss.lower().startswith("to "):

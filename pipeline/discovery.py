@@ -45,9 +45,7 @@ def parse_models(payload: bytes) -> list[str] | None:
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list):
         return None
-    models = [
-        item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
-    ]
+    models = [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
     return models if models and len(models) == len(items) else None
 
 

@@ -1,14 +1,14 @@
 """The error tree: every failure brief reports on purpose.
 
-    BriefError                 base; str(err) is a one-line message for the user
-    ├── InputError             an article cannot be read or cleaned (names the file)   exit 1
-    ├── ConfigError            a setting is wrong or missing (names the setting)       exit 2
-    ├── CacheError             the cache directory cannot be used
-    └── ModelError             a model call failed for good
-        ├── EndpointRejected   4xx the endpoint will never accept: says what to fix
-        ├── RetriesExhausted   transient faults outlasted the attempt budget
-        └── InvalidOutput      replies kept failing the JSON schema or content checks
-            └── OutputTruncated  the reply hit its token budget (finish_reason "length"): split the input
+BriefError                 base; str(err) is a one-line message for the user
+├── InputError             an article cannot be read or cleaned (names the file)   exit 1
+├── ConfigError            a setting is wrong or missing (names the setting)       exit 2
+├── CacheError             the cache directory cannot be used
+└── ModelError             a model call failed for good
+    ├── EndpointRejected   4xx the endpoint will never accept: says what to fix
+    ├── RetriesExhausted   transient faults outlasted the attempt budget
+    └── InvalidOutput      replies kept failing the JSON schema or content checks
+        └── OutputTruncated  the reply hit its token budget (finish_reason "length"): split the input
 """
 
 from __future__ import annotations

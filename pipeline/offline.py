@@ -28,19 +28,13 @@ _SPACE = " \t\r\u3000\u00a0"
 _CJK_STOPS = "。！？”’」』）】》"
 # Latin names inside Chinese text: DeepSeek, GPT-4, Z.ai, gpt-oss, "Kimi K2", "Hugging Face".
 _LATIN_WORD = r"[A-Za-z][A-Za-z0-9]*(?:[.\-+][A-Za-z0-9]+)*"
-_LATIN_NAME = re.compile(
-    rf"(?<![A-Za-z0-9]){_LATIN_WORD}(?: [A-Z][A-Za-z0-9]*(?:[.\-+][A-Za-z0-9]+)*)*"
-)
+_LATIN_NAME = re.compile(rf"(?<![A-Za-z0-9]){_LATIN_WORD}(?: [A-Z][A-Za-z0-9]*(?:[.\-+][A-Za-z0-9]+)*)*")
 # Acronyms every AI article repeats: true, but no help in telling articles apart.
-_GENERIC_LATIN = frozenset(
-    "ai api app apps gpu gpus cpu ceo cto it pc vs ic photo to c ok usa us uk eu".split()
-)
+_GENERIC_LATIN = frozenset("ai api app apps gpu gpus cpu ceo cto it pc vs ic photo to c ok usa us uk eu".split())
 _KEYWORD_POS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "eng", "vn", "j"})
 _NAME_POS = {"nr": "person", "nrt": "person", "nrfg": "person", "ns": "place", "nt": "organisation"}
 # Parts of speech that never start or end a merged name (particles, prepositions, pronouns...).
-_FUNCTION_POS = frozenset(
-    {"c", "d", "p", "r", "u", "uj", "ul", "uz", "ud", "ug", "uv", "x", "y", "f", "q", "t"}
-)
+_FUNCTION_POS = frozenset({"c", "d", "p", "r", "u", "uj", "ul", "uz", "ud", "ug", "uv", "x", "y", "f", "q", "t"})
 # Parts of speech a name can be built from (千 is m, 大 in 大模型 is a).
 _NOMINAL_POS = frozenset({"j", "m", "a", "an", "b", "zg", "ng", "vn", "l", "nz"})
 _KIND_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -283,9 +277,7 @@ def _apply_joins(tokens: list[Token], joins: list[tuple[str, ...]]) -> list[Toke
 
 
 def _mergeable(run: Sequence[Token]) -> bool:
-    return all(_CJK.fullmatch(ch) for t in run for ch in t.word) and not any(
-        t.flag in _FUNCTION_POS for t in run
-    )
+    return all(_CJK.fullmatch(ch) for t in run for ch in t.word) and not any(t.flag in _FUNCTION_POS for t in run)
 
 
 def _nominal(token: Token) -> bool:
@@ -348,10 +340,7 @@ def _context_kind(term: str, analysis: str) -> str | None:
         after = analysis[match.end() : match.end() + 4].lstrip()
         if after.startswith(_ORG_AFTER):
             votes["organisation"] += 1
-        elif (
-            after.startswith(_PRODUCT_AFTER)
-            or analysis[max(0, match.start() - 2) : match.start()] == "旗下"
-        ):
+        elif after.startswith(_PRODUCT_AFTER) or analysis[max(0, match.start() - 2) : match.start()] == "旗下":
             votes["product"] += 1
     return votes.most_common(1)[0][0] if votes else None
 
@@ -410,9 +399,7 @@ def build_glossary(
             source=source,
             source_simplified=keyword.simplified,
             # Keywords are nouns, so a noun sense beats a verb sense of the same entry.
-            target=keyword.simplified
-            if latin
-            else dictionary.english(keyword.simplified, prefer_noun=True),
+            target=keyword.simplified if latin else dictionary.english(keyword.simplified, prefer_noun=True),
             kind=guess_kind(keyword, dictionary, haystack),
             pinyin="" if latin else dictionary.pinyin(keyword.simplified),
         )
@@ -431,9 +418,7 @@ def sentences_of(doc: Document, analysis: str | None) -> list[Sentence]:
         if start < body_start or text in seen:
             continue
         seen.add(text)
-        found.append(
-            Sentence(start, end, text, analysis[start:end] if analysis is not None else text)
-        )
+        found.append(Sentence(start, end, text, analysis[start:end] if analysis is not None else text))
     return found
 
 
@@ -445,9 +430,7 @@ def _worth_quoting(sentence: Sentence, language: str) -> bool:
     return len(sentence.text.split()) >= 5
 
 
-def central_sentences(
-    sentences: Sequence[Sentence], keywords: Sequence[Keyword], max_chars: int
-) -> list[Sentence]:
+def central_sentences(sentences: Sequence[Sentence], keywords: Sequence[Keyword], max_chars: int) -> list[Sentence]:
     """Pick the sentences richest in the article's keywords, returned in article order.
 
     Score is the summed weight of the distinct top keywords a sentence contains, damped by its
@@ -471,9 +454,7 @@ def lead_sentences(sentences: Sequence[Sentence], max_chars: int) -> list[Senten
     return _fit(sentences, max_chars, stop_at_first_misfit=True)
 
 
-def _fit(
-    candidates: Sequence[Sentence], max_chars: int, stop_at_first_misfit: bool = False
-) -> list[Sentence]:
+def _fit(candidates: Sequence[Sentence], max_chars: int, stop_at_first_misfit: bool = False) -> list[Sentence]:
     """Take candidates in order of preference while the joined summary stays within max_chars."""
     chosen: list[Sentence] = []
     for sentence in candidates:
@@ -521,9 +502,7 @@ def key_point(entry: GlossaryEntry, mentions: int) -> str:
     times = f"{mentions} mention{'s' if mentions != 1 else ''}"
     if entry.source == entry.target:
         return f"{entry.source} ({times})"
-    meaning = entry.target or (
-        f"{entry.pinyin} (no dictionary entry)" if entry.pinyin else "no dictionary entry"
-    )
+    meaning = entry.target or (f"{entry.pinyin} (no dictionary entry)" if entry.pinyin else "no dictionary entry")
     return f"{entry.source} — {meaning} ({times})"
 
 

@@ -24,8 +24,7 @@ LINES = [
     "谷歌 谷歌 [Gu3 ge1] /Google, Internet company and search engine/",
     "阿里巴巴 阿里巴巴 [A1 li3 Ba1 ba1] /Ali Baba, character from The Arabian Nights/",
     "阿里巴巴 阿里巴巴 [A1 li3 ba1 ba1] /Alibaba, PRC e-commerce company/",
-    "開源 开源 [kai1 yuan2] /to expand one's financial resources/"
-    "abbr. for 開放源碼|开放源码[kai1 fang4 yuan2 ma3]/",
+    "開源 开源 [kai1 yuan2] /to expand one's financial resources/abbr. for 開放源碼|开放源码[kai1 fang4 yuan2 ma3]/",
     "開放源碼 开放源码 [kai1 fang4 yuan2 ma3] /open source (computing)/",
     "世界 世界 [shi4 jie4] /world/CL:個|个[ge4]/",
     "驢 驴 [lu:2] /donkey/CL:頭|头[tou2]/",

@@ -51,9 +51,7 @@ def models_server(
     server.status = status  # type: ignore[attr-defined]
     payload = {"object": "list", "data": [{"id": m, "object": "model"} for m in models or []]}
     server.body = body if body is not None else json.dumps(payload).encode()  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield server
@@ -87,9 +85,7 @@ def test_finds_the_one_server_that_listens() -> None:
     with models_server(["qwen2.5:7b", "llama3"]) as server:
         candidates = [("vLLM", closed_port(), "/v1"), ("Ollama", port_of(server), "/v1")]
         found = discover(candidates)
-    assert found == Found(
-        "Ollama", f"http://127.0.0.1:{port_of(server)}/v1", ["qwen2.5:7b", "llama3"]
-    )
+    assert found == Found("Ollama", f"http://127.0.0.1:{port_of(server)}/v1", ["qwen2.5:7b", "llama3"])
     assert server.paths == ["/v1/models"]  # type: ignore[attr-defined]
 
 
@@ -105,9 +101,7 @@ def test_candidate_order_beats_speed() -> None:
         models_server(["slow-first"], delay=0.1) as first,
         models_server(["fast-second"]) as second,
     ):
-        found = discover(
-            [("vLLM", port_of(first), "/v1"), ("llama.cpp", port_of(second), "/v1")], timeout=1.0
-        )
+        found = discover([("vLLM", port_of(first), "/v1"), ("llama.cpp", port_of(second), "/v1")], timeout=1.0)
     assert found is not None and found.name == "vLLM" and found.models == ["slow-first"]
 
 
@@ -131,9 +125,7 @@ def test_servers_that_do_not_list_models_are_skipped(status: int, body: bytes) -
 def test_a_hanging_server_costs_one_timeout_in_total() -> None:
     with models_server(["late"], delay=1.0) as slow, models_server(["late"], delay=1.0) as slow2:
         started = time.perf_counter()
-        found = discover(
-            [("vLLM", port_of(slow), "/v1"), ("Ollama", port_of(slow2), "/v1")], timeout=0.2
-        )
+        found = discover([("vLLM", port_of(slow), "/v1"), ("Ollama", port_of(slow2), "/v1")], timeout=0.2)
         elapsed = time.perf_counter() - started
     assert found is None
     assert elapsed < 0.8  # the probes run side by side, not one after the other

@@ -37,7 +37,9 @@ def test_terms_absent_from_the_article_are_dropped_and_counted() -> None:
 
 
 def test_a_term_given_in_the_other_script_is_recovered_as_written() -> None:
-    kept, dropped = verify_terms([{"source": "通义千问", "target": "Tongyi Qianwen", "kind": "product"}], doc(TRAD), simplify)
+    kept, dropped = verify_terms(
+        [{"source": "通义千问", "target": "Tongyi Qianwen", "kind": "product"}], doc(TRAD), simplify
+    )
     assert dropped == 0
     assert kept[0].source == "通義千問"  # exactly as the article writes it
     assert kept[0].source_simplified == "通义千问"
@@ -45,7 +47,10 @@ def test_a_term_given_in_the_other_script_is_recovered_as_written() -> None:
 
 def test_empty_target_or_unknown_kind_is_handled() -> None:
     kept, dropped = verify_terms(
-        [{"source": "英偉達", "target": "  ", "kind": "organisation"}, {"source": "黃仁勳", "target": "Jensen Huang", "kind": "ceo"}],
+        [
+            {"source": "英偉達", "target": "  ", "kind": "organisation"},
+            {"source": "黃仁勳", "target": "Jensen Huang", "kind": "ceo"},
+        ],
         doc(TRAD),
         simplify,
     )

@@ -37,9 +37,7 @@ def chinese_doc(text: str, doc_id: str = "d1") -> Document:
 
 def seed_doc(path: Path) -> Document:
     # Minimal cleanup in place of ingest: drop image stubs, keep everything else as written.
-    text = "\n".join(
-        line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() != "![]()"
-    )
+    text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() != "![]()")
     return chinese_doc(text, path.stem)
 
 
@@ -82,15 +80,11 @@ def test_offline_result_is_labelled_and_model_free(path: Path, seeds: dict) -> N
     assert OFFLINE_FLAG in result.flags
     assert result.id == doc.id and result.language == "zh"
     assert result.title and result.title in doc.text
-    json.dumps(
-        result.to_json(), ensure_ascii=False
-    )  # the same serialisable schema as the model path
+    json.dumps(result.to_json(), ensure_ascii=False)  # the same serialisable schema as the model path
 
 
 @pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem[:3])
-def test_glossary_terms_are_verbatim_with_dictionary_english_only(
-    path: Path, seeds: dict, cedict: Dictionary
-) -> None:
+def test_glossary_terms_are_verbatim_with_dictionary_english_only(path: Path, seeds: dict, cedict: Dictionary) -> None:
     doc, result = seeds[path.stem]
     assert 5 <= len(result.glossary) <= 15
     assert len({e.source_simplified for e in result.glossary}) == len(result.glossary)
@@ -157,10 +151,7 @@ def test_key_points_name_the_top_terms(seeds: dict) -> None:
 
 
 def test_mixed_script_terms_keep_the_commonest_written_form(cedict: Dictionary) -> None:
-    text = (
-        "通義千問登場。\n阿里巴巴發佈通義千問,通義千問很受歡迎。"
-        "另一家媒體寫作通义千问,稱通義千問開源。"
-    )
+    text = "通義千問登場。\n阿里巴巴發佈通義千問,通義千問很受歡迎。另一家媒體寫作通义千问,稱通義千問開源。"
     doc = chinese_doc(text)
     result = summarize_offline(doc, cedict)
     entries = {e.source_simplified: e for e in result.glossary}
@@ -189,26 +180,17 @@ def test_japanese_gets_lead_sentences_and_no_glossary() -> None:
     assert result.glossary == []
     assert "offline:no_segmenter:ja" in result.flags and OFFLINE_FLAG in result.flags
     assert result.title == "中国のAIが急成長"
-    lead = (
-        "中国の人工知能モデルが世界で注目を集めている。"
-        "アリババの通義千問は多くの開発者に使われている。"
-    )
+    lead = "中国の人工知能モデルが世界で注目を集めている。アリババの通義千問は多くの開発者に使われている。"
     assert result.summary == lead
 
 
 def test_english_gets_lead_sentences() -> None:
-    text = (
-        "Chips and models\n"
-        "China's open models are spreading fast. Silicon Valley has noticed the trend. Short.\n"
-    )
+    text = "Chips and models\nChina's open models are spreading fast. Silicon Valley has noticed the trend. Short.\n"
     doc = Document("en1", "en1.txt", text, "en", None, text)
     result = summarize_offline(doc, max_summary_chars=80)
     assert result.glossary == [] and result.key_points == []
     assert result.title == "Chips and models"
-    assert (
-        result.summary
-        == "China's open models are spreading fast. Silicon Valley has noticed the trend."
-    )
+    assert result.summary == "China's open models are spreading fast. Silicon Valley has noticed the trend."
 
 
 def test_summary_cap_cuts_an_overlong_best_sentence(cedict: Dictionary) -> None:
@@ -258,9 +240,7 @@ def tokens(*pairs: str) -> list[Token]:
 
 def test_merge_sticky_rejoins_a_cut_up_name_but_not_phrases() -> None:
     run = ["通义/n", "千/m", "问/n"]
-    merged = merge_sticky(
-        tokens("参观/v", *run, "。/x", "开源/n", *run, "模型/n", "。/x", "一/m", "家/q", "公司/n")
-    )
+    merged = merge_sticky(tokens("参观/v", *run, "。/x", "开源/n", *run, "模型/n", "。/x", "一/m", "家/q", "公司/n"))
     assert [t.word for t in merged].count("通义千问") == 2
     assert "千" not in [t.word for t in merged]
     # A one-off pair, or a pair always preceded by the same word, stays apart.
@@ -282,10 +262,7 @@ def test_key_point_format() -> None:
     assert key_point(GlossaryEntry("千問", "千问", "", "product", "qiān wèn"), 1) == (
         "千問 — qiān wèn (no dictionary entry) (1 mention)"
     )
-    assert (
-        key_point(GlossaryEntry("DeepSeek", "DeepSeek", "DeepSeek", "product"), 2)
-        == "DeepSeek (2 mentions)"
-    )
+    assert key_point(GlossaryEntry("DeepSeek", "DeepSeek", "DeepSeek", "product"), 2) == "DeepSeek (2 mentions)"
 
 
 def test_five_seeds_run_in_a_few_seconds(cedict: Dictionary) -> None:

@@ -26,9 +26,17 @@ def test_tsv_is_two_clean_columns_one_entry_per_line() -> None:
 
 
 def result(mode: str) -> ArticleResult:
-    return ArticleResult("a", "a.txt", mode, "zh", "traditional", "Title | with pipe", "Sum.", ["P1"], [
-        GlossaryEntry("A|B", "A|B", "x", "term")
-    ])
+    return ArticleResult(
+        "a",
+        "a.txt",
+        mode,
+        "zh",
+        "traditional",
+        "Title | with pipe",
+        "Sum.",
+        ["P1"],
+        [GlossaryEntry("A|B", "A|B", "x", "term")],
+    )
 
 
 @pytest.mark.parametrize(("mode", "banner"), [("offline", True), ("model", False)])
