@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import threading
 import time
@@ -89,7 +90,7 @@ class FakeOpenAI:
 
     def start(self, port: int = 0) -> FakeOpenAI:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -164,6 +165,13 @@ class FakeOpenAI:
                 log.write(json.dumps(body, ensure_ascii=False) + "\n")
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 drops connection bursts (32 clients at once), and a dropped
+    # SYN costs the client a one-second retransmit: a stall no real server would cause.
+    request_queue_size = 512
+    daemon_threads = True
+
+
 def _completion(content: str, finish_reason: str, body: dict[str, Any]) -> dict[str, Any]:
     prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
     return {
@@ -186,6 +194,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as separate writes; with Nagle on, the body waits for the
+        # client's delayed ACK (~40 ms per request), an artefact of this server, not of brief.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
