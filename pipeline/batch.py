@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import BriefError, InputError
 from .glossary import harmonise_run
-from .outputs import BriefingGroup, briefing_markdown, dump_json, write_article, write_atomic, write_glossary
+from .outputs import (
+    BriefingGroup,
+    briefing_markdown,
+    dump_json,
+    render_article,
+    write_article,
+    write_atomic,
+    write_glossary,
+)
 from .records import ArticleResult, Document, Usage
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 ProgressHook = Callable[[int, int], None]
 
@@ -28,6 +40,9 @@ class Summarizer(Protocol):
     async def summarize(self, doc: Document) -> ArticleResult: ...
 
     async def briefing(self, results: Sequence[ArticleResult], usage: Usage) -> tuple[str, list[BriefingGroup]]: ...
+
+    def fingerprint(self) -> str | None:
+        """What decides a result besides the input bytes; None when results are not worth caching."""
 
 
 @dataclass
@@ -145,6 +160,7 @@ class BatchJob:
     progress: ProgressHook | None = None
     on_error: Callable[[str], None] | None = None
     client_stats: Callable[[], dict[str, Any]] | None = None
+    results_cache: Cache | None = None  # whole-article results by input bytes: re-runs skip every stage
 
     async def run(self, inputs: Sequence[tuple[str, bytes | InputError]]) -> RunReport:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
@@ -188,8 +204,15 @@ class BatchJob:
             if isinstance(payload, InputError):
                 raise payload
             base_id = ids.claim(document_id(Path(source).name if source != "-" else "stdin"))
-            documents = ingest(payload, source, base_id)
-            await self._summarize_all(documents, row, report)
+            key = self._results_key(payload, source, base_id)
+            cached = self.results_cache.get(key) if self.results_cache and key else None
+            if cached is not None:
+                self._reuse(cached, row, report)
+            else:
+                results = await self._summarize_all(ingest(payload, source, base_id), row, report)
+                if self.results_cache and key:
+                    entries = [{"result": r.to_json(), "files": list(render_article(r))} for r in results]
+                    self.results_cache.put(key, {"results": entries})
             row.status = "ok"
         except BriefError as exc:
             row.status, row.error = "failed", _one_line(str(exc) if isinstance(exc, InputError) else f"{source}: {exc}")
@@ -198,31 +221,62 @@ class BatchJob:
         finally:
             row.elapsed_s = time.monotonic() - started
 
-    async def _summarize_all(self, documents: list[Document], row: InputReport, report: RunReport) -> None:
+    def _results_key(self, payload: bytes, source: str, base_id: str) -> str | None:
+        fingerprint = self.summarizer.fingerprint()
+        if fingerprint is None:
+            return None
+        from .cache import cache_key
+
+        digest = hashlib.sha256(payload).hexdigest()
+        return cache_key({"results": fingerprint, "input": digest, "source": source, "id": base_id})
+
+    def _reuse(self, cached: dict[str, Any], row: InputReport, report: RunReport) -> None:
+        """Results of an unchanged input: their model calls count as cache hits."""
+        for entry in cached["results"]:
+            result = ArticleResult.from_json(entry["result"])
+            json_text, markdown = entry["files"]
+            calls = result.usage.requests + result.usage.cache_hits
+            result.usage = Usage(cache_hits=calls)
+            self._record(result, row, report, (json_text, markdown))
+
+    def _record(
+        self, result: ArticleResult, row: InputReport, report: RunReport, rendered: tuple[str, str] | None = None
+    ) -> None:
+        row.documents.append(result.id)
+        row.usage.add(result.usage)
+        report.results.append(result)
+        if self.out_dir is not None:
+            write_article(self.out_dir, result, rendered)
+
+    async def _summarize_all(
+        self, documents: list[Document], row: InputReport, report: RunReport
+    ) -> list[ArticleResult]:
+        """Summarise every story of one input; all must succeed for the input to count as done."""
         errors: list[str] = []
+        results: list[ArticleResult] = []
         for doc in documents:
             try:
                 result = await self.summarizer.summarize(doc)
             except BriefError as exc:
                 errors.append(f"{doc.id}: {exc}")
                 continue
-            row.documents.append(result.id)
-            row.usage.add(result.usage)
-            report.results.append(result)
-            if self.out_dir is not None:
-                write_article(self.out_dir, result)
+            results.append(result)
+            self._record(result, row, report)
         if errors:
             raise _DocumentsFailed("; ".join(errors))
+        return results
 
     async def _finish(self, report: RunReport) -> None:
         """Harmonise the glossary over the run and ask for the briefing."""
         report.results.sort(key=lambda r: r.id)
+        before = [_renderings(r) for r in report.results]
         terms, conflicts = harmonise_run(report.results)
         report.glossary_conflicts = [c.to_json() for c in conflicts]
         if self.out_dir is None:
             return
-        for result in report.results:  # rewritten: harmonising may have changed renderings
-            write_article(self.out_dir, result)
+        for result, renderings in zip(report.results, before, strict=True):
+            if _renderings(result) != renderings:  # harmonising changed a term's English: rewrite
+                write_article(self.out_dir, result)
         write_glossary(self.out_dir, terms, conflicts, report.mode)
         if report.results:
             try:
@@ -251,6 +305,9 @@ class _DocumentsFailed(BriefError):
     """Some documents of one input failed; the others were written."""
 
 
+def _renderings(result: ArticleResult) -> list[tuple[str, str]]:
+    return [(entry.target, entry.kind) for entry in result.glossary]
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-

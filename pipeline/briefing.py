@@ -57,9 +57,7 @@ def _label(group: list[ArticleResult]) -> str:
 
 def offline_overview(results: Sequence[ArticleResult]) -> str:
     """Say what an offline run found, from the glossaries alone."""
-    counts = Counter(
-        f"{e.source} ({e.target})" if e.target else e.source for r in results for e in r.glossary[:10]
-    )
+    counts = Counter(f"{e.source} ({e.target})" if e.target else e.source for r in results for e in r.glossary[:10])
     top = ", ".join(term for term, _ in counts.most_common(12))
     return (
         f"Offline keyword triage of {len(results)} article(s); no model summarised them. "
@@ -81,11 +79,31 @@ def complete_groups(groups: list[BriefingGroup], results: Sequence[ArticleResult
     return cleaned
 
 
+def _fits(items: list[dict[str, str]], count_tokens: Any) -> bool:
+    text = json.dumps(items, ensure_ascii=False)
+    # A token is at least one byte, so a short text fits without loading the tokenizer.
+    return len(text.encode("utf-8")) <= _BRIEFING_BUDGET_TOKENS or count_tokens(text) <= _BRIEFING_BUDGET_TOKENS
+
+
 def _briefing_items(results: Sequence[ArticleResult], count_tokens: Any) -> list[dict[str, str]]:
+    """Summaries when they fit the budget, else titles; for very large runs, as many titles as fit.
+
+    Articles left out of the request still get their section in the briefing (complete_groups).
+    """
     full = [{"id": r.id, "title": r.title, "summary": r.summary} for r in results]
-    if count_tokens(json.dumps(full, ensure_ascii=False)) <= _BRIEFING_BUDGET_TOKENS:
+    if _fits(full, count_tokens):
         return full
-    return [{"id": r.id, "title": r.title} for r in results]
+    titles = [{"id": r.id, "title": r.title} for r in results]
+    if _fits(titles, count_tokens):
+        return titles
+    kept: list[dict[str, str]] = []
+    used = 0
+    for item in titles:
+        used += count_tokens(json.dumps(item, ensure_ascii=False)) + 2  # separators
+        if used > _BRIEFING_BUDGET_TOKENS:
+            break
+        kept.append(item)
+    return kept
 
 
 async def model_briefing(

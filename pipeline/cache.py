@@ -8,6 +8,7 @@ entry that fails to parse or to verify is a miss, counted and reported, never a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -35,6 +36,18 @@ def cache_key(parts: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that determines a reply."""
     canonical = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def source_fingerprint() -> str:
+    """Hash of brief's own code, prompts and data tables: results from other code are not reused."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".md", ".txt") and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _checksum(value: Any) -> str:

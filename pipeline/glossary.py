@@ -147,12 +147,17 @@ def harmonise_run(results: list[ArticleResult]) -> tuple[list[RunTerm], list[Con
         for entry in result.glossary:
             chosen = canonical[term_key(entry.source_simplified)]
             entry.target, entry.kind = chosen.target, chosen.kind
+    variants: dict[str, set[str]] = {}
+    articles: dict[str, dict[str, None]] = {}  # insertion-ordered set of article ids
+    for result in results:
+        for entry in result.glossary:
+            key = term_key(entry.source_simplified)
+            variants.setdefault(key, set()).add(entry.source)
+            articles.setdefault(key, {})[result.id] = None
     run_terms: list[RunTerm] = []
     for entry in merged:
         key = term_key(entry.source_simplified)
-        variants = sorted({e.source for e in all_entries if term_key(e.source_simplified) == key})
-        articles = [r.id for r in results if any(term_key(e.source_simplified) == key for e in r.glossary)]
-        run_terms.append(RunTerm(entry, variants, articles))
+        run_terms.append(RunTerm(entry, sorted(variants[key]), list(articles[key])))
     run_terms.sort(key=lambda t: (-len(t.articles), t.entry.source_simplified))
     return run_terms, conflicts
 

@@ -30,7 +30,12 @@ class BriefingGroup:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a crash never leaves a half-written output."""
+    """Write via a temp file and rename, so a crash never leaves a half-written output.
+
+    An identical file is left alone: a re-run of an unchanged folder rewrites nothing.
+    """
+    if _holds(path, text):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -40,6 +45,13 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def dump_json(data: Any) -> str:
@@ -56,10 +68,7 @@ def glossary_table(entries: Sequence[GlossaryEntry]) -> str:
         english = _cell(e.target) or "—"
         if e.warnings:
             english += " ⚠"
-        rows.append(
-            f"| {_cell(e.source)} | {_cell(e.source_simplified)} | {_cell(e.pinyin)} "
-            f"| {english} | {e.kind} |"
-        )
+        rows.append(f"| {_cell(e.source)} | {_cell(e.source_simplified)} | {_cell(e.pinyin)} | {english} | {e.kind} |")
     return "\n".join(rows)
 
 
@@ -69,7 +78,11 @@ def article_markdown(result: ArticleResult) -> str:
     if result.mode == "offline":
         lines += [OFFLINE_BANNER, ""]
     script = f" ({result.script})" if result.script else ""
-    made_by = f"model `{result.model}`, prompt `{result.prompt['id']}`" if result.model and result.prompt else "offline triage"
+    made_by = (
+        f"model `{result.model}`, prompt `{result.prompt['id']}`"
+        if result.model and result.prompt
+        else "offline triage"
+    )
     lines += [
         f"- Source: `{result.source}` · id `{result.id}`",
         f"- Language: {result.language}{script} · {made_by}",
@@ -83,9 +96,15 @@ def article_markdown(result: ArticleResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_article(out_dir: Path, result: ArticleResult) -> None:
-    write_atomic(out_dir / f"{result.id}.json", dump_json(result.to_json()))
-    write_atomic(out_dir / f"{result.id}.md", article_markdown(result))
+def render_article(result: ArticleResult) -> tuple[str, str]:
+    """The article's two files: (<id>.json, <id>.md)."""
+    return dump_json(result.to_json()), article_markdown(result)
+
+
+def write_article(out_dir: Path, result: ArticleResult, rendered: tuple[str, str] | None = None) -> None:
+    json_text, markdown = rendered or render_article(result)
+    write_atomic(out_dir / f"{result.id}.json", json_text)
+    write_atomic(out_dir / f"{result.id}.md", markdown)
 
 
 def _tsv_field(text: str) -> str:

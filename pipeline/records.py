@@ -77,4 +77,19 @@ class ArticleResult:
     dropped_terms: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out: dataclasses.asdict deep-copies every field, the slowest step of a cached re-run.
+        data = dict(vars(self))
+        data["key_points"] = list(self.key_points)
+        data["glossary"] = [dict(vars(entry), warnings=list(entry.warnings)) for entry in self.glossary]
+        data["flags"] = list(self.flags)
+        data["prompt"] = dict(self.prompt) if self.prompt is not None else None
+        data["usage"] = dict(vars(self.usage))
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArticleResult:
+        """Rebuild a result written by to_json (the results cache stores them so)."""
+        values = dict(data)
+        values["glossary"] = [GlossaryEntry(**entry) for entry in data["glossary"]]
+        values["usage"] = Usage(**data["usage"])
+        return cls(**values)

@@ -83,6 +83,7 @@ async def summarize_inputs(
         progress=progress,
         on_error=notify,
         client_stats=session.client_stats,
+        results_cache=session.cache,
     )
     try:
         return await job.run(inputs)

@@ -13,6 +13,7 @@ from .records import ArticleResult, Document, Usage
 
 if TYPE_CHECKING:
     from .batch import Summarizer
+    from .cache import Cache
     from .client import ModelClient
 
 
@@ -24,6 +25,7 @@ class Session:
     summarizer: Summarizer
     client: ModelClient | None = None
     notices: list[str] = field(default_factory=list)
+    cache: Cache | None = None  # also holds whole-article results, keyed by input bytes
 
     def client_stats(self) -> dict[str, Any]:
         return self.client.stats.to_json() if self.client else {}
@@ -38,6 +40,9 @@ class OfflineSummarizer:
 
     mode = "offline"
     model = None
+
+    def fingerprint(self) -> None:
+        return None  # offline triage is fast: nothing to cache
 
     def __init__(self) -> None:
         from .dictionary import load_dictionary
@@ -102,8 +107,8 @@ async def open_session(settings: Settings) -> Session:
         temperature=resolved.temperature,
         mojibake_marker=MOJIBAKE_MARKER,
     )
-    summarizer = ModelSummarizer(client, model, options, default_counter(), to_simplified, load_dictionary())
-    return Session(resolved, summarizer, client, notices)
+    summarizer = ModelSummarizer(client, model, options, default_counter(), to_simplified, load_dictionary)
+    return Session(resolved, summarizer, client, notices, cache)
 
 
 async def _first_model(client: ModelClient, settings: Settings) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -64,16 +65,35 @@ class ModelSummarizer:
         options: SummaryOptions,
         count_tokens: TokenCounter,
         simplify: Simplify,
-        lexicon: Lexicon | None = None,
+        lexicon: Callable[[], Lexicon] | None = None,
     ) -> None:
         self.client = client
         self.model = model
         self.options = options
         self.count_tokens = count_tokens
         self.simplify = simplify
-        self.lexicon = lexicon
+        self._load_lexicon = lexicon  # loaded on first use: cached runs never need it
         self.map_prompt = load_prompt("map")
         self.reduce_prompt = load_prompt("reduce")
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        """Everything besides an article's bytes that decides its result (for the results cache)."""
+        from dataclasses import asdict
+
+        from .cache import cache_key, source_fingerprint
+
+        return cache_key(
+            {
+                "model": self.model,
+                "prompts": [self.map_prompt.hash, self.reduce_prompt.hash],
+                "options": asdict(self.options),
+                "code": source_fingerprint(),
+            }
+        )
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
     async def summarize(self, doc: Document) -> ArticleResult:
         usage = Usage()
@@ -85,8 +105,8 @@ class ModelSummarizer:
         candidates = [item for p in partials for item in p.get("glossary", [])]
         verified, dropped = verify_terms(candidates, doc, self.simplify)
         glossary, conflicts = merge_entries(verified)
-        if self.lexicon is not None and doc.language == "zh":
-            enrich_with_dictionary(glossary, self.lexicon)
+        if self._load_lexicon is not None and doc.language == "zh" and glossary:
+            enrich_with_dictionary(glossary, self._load_lexicon())
         flags = list(doc.flags)
         if dropped:
             flags.append(f"glossary_dropped:{dropped}")

@@ -6,7 +6,7 @@ against tiktoken's published sha256 instead, so counting works offline.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 from collections.abc import Callable
@@ -40,7 +40,7 @@ def parse_bpe_ranks(contents: bytes) -> dict[bytes, int]:
     for line in contents.splitlines():
         if line:
             token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+            ranks[binascii.a2b_base64(token)] = int(rank)
     return ranks
 
 

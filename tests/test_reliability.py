@@ -164,15 +164,17 @@ def test_corrupt_cache_entries_are_misses_reported_not_crashes(tmp_path):
         args = brief_args(fake, tmp_path, source=SEEDS / "003_5cb4fd5a6fe695d5.txt")
         assert run_brief(args, env).returncode == 0
         first = len(fake.bodies())
-        entries = sorted((tmp_path / "cache").rglob("*.json"))
-        entries[0].write_bytes(entries[0].read_bytes()[: len(entries[0].read_bytes()) // 2])
-        entries[1].write_bytes(b"\x00garbage")
+        entries = sorted((tmp_path / "cache").rglob("*.json"))  # model calls and the article's results
+        for n, entry in enumerate(entries):
+            whole = entry.read_bytes()
+            entry.write_bytes(whole[: len(whole) // 2] if n % 2 else b"\x00garbage")
         done = run_brief(args, env)
         resent = len(fake.bodies()) - first
     assert done.returncode == 0, done.stderr
-    assert resent == 2
+    assert resent == first  # every damaged entry was a miss, so every call went out again
     assert "cache" in done.stderr.lower()
-    assert manifest(tmp_path)["client"]["corrupt_cache_entries"] == 2
+    assert manifest(tmp_path)["client"]["corrupt_cache_entries"] == len(entries)
+    assert Cache(tmp_path / "cache").stats().corrupt == 0  # the misses were rewritten whole
 
 
 def make_bad_inputs(folder: Path) -> dict[str, str]:
