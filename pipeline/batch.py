@@ -34,8 +34,11 @@ ProgressHook = Callable[[int, int], None]
 class Summarizer(Protocol):
     """Either path: the model (summarize.ModelSummarizer) or the offline triage."""
 
-    mode: str
-    model: str | None
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def model(self) -> str | None: ...
 
     async def summarize(self, doc: Document) -> ArticleResult: ...
 

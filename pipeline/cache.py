@@ -72,10 +72,11 @@ class Cache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return self._corrupt(path, exc.strerror or "unreadable")
+            self._corrupt(path, exc.strerror or "unreadable")
+            return None
         value = _verified_value(raw, key)
         if value is None:
-            return self._corrupt(path, "truncated or damaged")
+            self._corrupt(path, "truncated or damaged")
         return value
 
     def _corrupt(self, path: Path, reason: str) -> None:

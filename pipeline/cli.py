@@ -218,11 +218,10 @@ def doctor(
     from .run import doctor as run_doctor
 
     settings = settings_from({"model": model, "base_url": base_url})
-    try:
-        lines = asyncio.run(run_doctor(settings))
-    except BriefError as exc:
-        raise fail(str(exc), EXIT_FAILED) from exc
+    lines, reachable = asyncio.run(run_doctor(settings))
     print("\n".join(lines))
+    if not reachable:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @cache_app.command("stats")

@@ -106,8 +106,11 @@ def render_stdout(results: Sequence[ArticleResult], fmt: str) -> str:
     return "\n---\n\n".join(render_article(r, "md") for r in results)
 
 
-async def doctor(settings: Settings) -> list[str]:
-    """Describe the configuration in effect, list the endpoint's models and make one tiny request."""
+async def doctor(settings: Settings) -> tuple[list[str], bool]:
+    """Describe the configuration in effect, list the endpoint's models and make one tiny request.
+
+    Returns the report lines and whether the endpoint answered (True when offline by choice).
+    """
     from .session import resolve_endpoint
 
     lines = [
@@ -125,9 +128,14 @@ async def doctor(settings: Settings) -> list[str]:
     resolved = resolve_endpoint(settings, notices)
     lines += notices
     if resolved is None:
-        return lines
-    lines += await _probe_endpoint(resolved)
-    return lines
+        return lines, True
+    from .errors import BriefError
+
+    try:
+        lines += await _probe_endpoint(resolved)
+    except BriefError as exc:
+        return lines + [f"request:     FAILED: {exc}"], False
+    return lines, True
 
 
 async def _probe_endpoint(settings: Settings) -> list[str]:

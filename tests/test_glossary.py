@@ -119,3 +119,18 @@ def test_dictionary_warnings_spare_names(kind: str, target: str, warned: bool) -
     enrich_with_dictionary([e], FakeLexicon())
     assert e.pinyin == "rén gōng zhì néng"
     assert ("disagrees_with_cedict" in e.warnings) is warned
+
+
+def test_briefing_request_of_a_huge_run_stays_within_its_budget() -> None:
+    from pipeline.briefing import _BRIEFING_BUDGET_TOKENS, _briefing_items
+
+    results = [
+        ArticleResult(f"a{n:04d}", "s", "model", "zh", "simplified", f"Title number {n} about chips", "S" * 400, [], [])
+        for n in range(3000)
+    ]
+    items = _briefing_items(results, len)  # count characters: a stricter counter than tokens
+    assert 0 < len(items) < len(results)
+    assert set(items[0]) == {"id", "title"}
+    assert sum(len(str(item)) for item in items) <= _BRIEFING_BUDGET_TOKENS * 1.2
+    few = _briefing_items(results[:3], len)
+    assert [set(item) for item in few] == [{"id", "title", "summary"}] * 3

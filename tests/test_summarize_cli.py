@@ -174,6 +174,24 @@ def test_rerun_of_unchanged_folder_sends_nothing(runner, server, tmp_path):
     assert totals["requests"] == 0 and totals["cache_hits"] == first
 
 
+def test_rerun_rewrites_nothing_and_an_edited_input_alone_is_redone(runner, server, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in sorted(SEEDS.glob("00[0-2]_*.txt")):
+        (folder / path.name).write_bytes(path.read_bytes())
+    assert summarize(runner, server, tmp_path, str(folder)).exit_code == 0
+    articles = sorted((tmp_path / "out").glob("00*.*"))
+    stamps = {p: p.stat().st_mtime_ns for p in articles}
+    assert summarize(runner, server, tmp_path, str(folder)).exit_code == 0
+    assert {p: p.stat().st_mtime_ns for p in articles} == stamps  # identical outputs are left alone
+    server.reset()
+    edited = next(folder.glob("001_*.txt"))
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n編者按：本文已更新。\n", encoding="utf-8")
+    assert summarize(runner, server, tmp_path, str(folder)).exit_code == 0
+    redone = {doc for doc, kinds in requests_by_document(server).items() if kinds["map"]}
+    assert redone == {edited.stem}
+
+
 def test_stdin_prints_only_the_article(runner, server, tmp_path):
     seed = (SEEDS / "000_35dc785b65d2bec5.txt").read_bytes()
     args = ["summarize", "-", "--base-url", server.base_url, "--model", "m", "--no-cache"]
@@ -266,3 +284,15 @@ def test_cache_stats_and_clear(runner, server, tmp_path):
     assert f"removed {entries} entries" in cleared.output
     again = runner.invoke(app, ["cache", "stats", "--cache-dir", str(tmp_path / "cache")])
     assert re.search(r"entries:\s+0\b", again.output)
+
+
+def test_doctor_against_a_dead_endpoint_still_shows_the_configuration(runner):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = runner.invoke(app, ["doctor", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m"])
+    assert result.exit_code == 1
+    assert f"base_url:    http://127.0.0.1:{port}/v1 [flag]" in result.stdout
+    assert "request:     FAILED: cannot reach" in result.stdout
