@@ -191,6 +191,10 @@ class ModelClient:
             )
         return self._openai
 
+    def open(self) -> None:
+        """Build the SDK client now rather than on the first request (TLS context, connection pool)."""
+        self._sdk()
+
     async def aclose(self) -> None:
         if self._openai is not None:
             await self._openai.close()
