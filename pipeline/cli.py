@@ -137,6 +137,9 @@ def summarize(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="stdout format for -.")] = OutputFormat.md,
     json_mode: Annotated[JsonMode | None, typer.Option("--json-mode", help="Structured-output form.")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.1, help="Seconds per request.")] = None,
+    max_attempts: Annotated[
+        int | None, typer.Option("--max-attempts", min=1, help="Tries per request before giving up.")
+    ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Keyword triage only; call no model.")] = False,
 ) -> None:
     """Summarise articles into English with a bilingual glossary, one briefing and run.json."""
@@ -152,6 +155,7 @@ def summarize(
         "cache_dir": cache_dir,
         "json_mode": json_mode.value if json_mode else None,
         "timeout": timeout,
+        "max_attempts": max_attempts,
         "offline": True if offline else None,
         "out_dir": out,
     }

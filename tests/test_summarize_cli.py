@@ -296,3 +296,15 @@ def test_doctor_against_a_dead_endpoint_still_shows_the_configuration(runner):
     assert result.exit_code == 1
     assert f"base_url:    http://127.0.0.1:{port}/v1 [flag]" in result.stdout
     assert "request:     FAILED: cannot reach" in result.stdout
+
+
+def test_endpoint_that_keeps_failing_fails_the_input_after_max_attempts(runner, tmp_path):
+    with FakeOpenAI(script=["500"] * 50) as fake:
+        result = summarize(
+            runner, fake, tmp_path, str(SEEDS / "003_5cb4fd5a6fe695d5.txt"), extra=("--max-attempts", "2")
+        )
+        sent = len(fake.bodies())
+    assert result.exit_code == 1
+    (row,) = json.loads((tmp_path / "out" / "run.json").read_text())["inputs"]
+    assert row["status"] == "failed" and "gave up after 2 attempts" in row["error"]
+    assert sent == 2  # the first chunk's two tries; nothing after the article failed
