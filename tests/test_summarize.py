@@ -1,0 +1,113 @@
+"""The model path on one article: staged merges, split-on-overflow, untranslated replies rejected."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.client import ModelClient
+from pipeline.config import Settings
+from pipeline.ingest import MOJIBAKE_MARKER, ingest, to_simplified
+from pipeline.records import ArticleResult, Document
+from pipeline.summarize import ModelSummarizer, SummaryOptions
+from pipeline.tokens import count_tokens
+from tests.fakeserver import FakeOpenAI, default_responder
+from tests.responders import INVENTED_TERM, prompt_kind
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def seed_document(prefix: str) -> Document:
+    path = next(SEEDS.glob(f"{prefix}_*.txt"))
+    return ingest(path.read_bytes(), str(path))[0]
+
+
+def user_text(body: dict[str, Any]) -> str:
+    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+def between(text: str, tag: str) -> str:
+    return text.split(f"<{tag}>\n", 1)[1].rsplit(f"\n</{tag}>", 1)[0]
+
+
+def summarize(server: FakeOpenAI, doc: Document, chunk_tokens: int) -> ArticleResult:
+    settings = Settings(base_url=server.base_url, model="fake-qwen", concurrency=4, timeout=10.0)
+    options = SummaryOptions(chunk_tokens, 512, 0.0, MOJIBAKE_MARKER)
+
+    async def run() -> ArticleResult:
+        client = ModelClient(settings, None)
+        try:
+            return await ModelSummarizer(client, "fake-qwen", options, count_tokens, to_simplified).summarize(doc)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture()
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def test_long_article_merges_in_stages_within_the_budget(server: FakeOpenAI) -> None:
+    doc = seed_document("001")
+    budget = 150
+    result = summarize(server, doc, budget)
+    kinds = [prompt_kind(b) for b in server.bodies()]
+    maps, reduces = kinds.count("map"), kinds.count("reduce")
+    assert maps > 15
+    assert reduces >= 3  # more than one merge level: one request could not hold every part
+    for body in server.bodies():
+        if prompt_kind(body) == "reduce":
+            parts = json.loads(between(user_text(body), "parts"))
+            assert len(parts) >= 2
+            assert count_tokens(json.dumps(parts, ensure_ascii=False)) <= budget * 2  # pairs may exceed slightly
+    assert result.usage.requests == maps + reduces
+    assert 3 <= len(result.key_points) <= 7
+
+
+def test_reply_cut_at_its_budget_twice_splits_the_chunk(server: FakeOpenAI) -> None:
+    doc = seed_document("003")
+    server.script = ["length", "length"]
+    result = summarize(server, doc, 4000)  # one chunk: the whole article
+    maps = [b for b in server.bodies() if prompt_kind(b) == "map"]
+    assert [b["max_tokens"] for b in maps[:2]] == [512, 1024]  # the retry doubled the output budget
+    halves = [between(user_text(b), "article") for b in maps[2:]]
+    assert len(halves) >= 2 and "".join(halves) == between(user_text(maps[0]), "article")
+    assert sum(1 for b in server.bodies() if prompt_kind(b) == "reduce") == 1
+    assert result.title
+
+
+def test_reply_still_in_chinese_is_rejected_and_asked_again(server: FakeOpenAI) -> None:
+    doc = seed_document("003")
+    answered: list[str] = []
+
+    def lazy_model(body: dict[str, Any]) -> str:
+        reply = json.loads(default_responder(body))
+        if not answered:  # the first reply copies the article's headline instead of translating
+            reply["title"] = "“千问恐慌”席卷硅谷,谁在颤抖?"
+            reply["summary"] = "千问恐慌席卷硅谷。"
+        answered.append(reply["title"])
+        return json.dumps(reply, ensure_ascii=False)
+
+    server.responder = lazy_model
+    result = summarize(server, doc, 4000)
+    assert len(server.bodies()) == 2
+    assert "must be written in English" in server.bodies()[1]["messages"][-1]["content"]
+    assert result.title.isascii()
+
+
+def test_glossary_is_verified_against_the_article(server: FakeOpenAI) -> None:
+    doc = seed_document("000")
+    result = summarize(server, doc, 4000)
+    sources = [entry.source for entry in result.glossary]
+    assert INVENTED_TERM["source"] not in sources and result.dropped_terms == 1
+    assert "通義千問" in sources  # the model said 通义千问; the article writes it in Traditional
+    assert all(entry.source in doc.text for entry in result.glossary)
+    assert "glossary_dropped:1" in result.flags
