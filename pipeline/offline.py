@@ -148,10 +148,18 @@ def _headline_line(text: str, language: str) -> re.Match[str] | None:
     return lines[0] if lines else None
 
 
+def _headline_is_whole_body(text: str, line: re.Match[str] | None) -> bool:
+    """A one-paragraph article (pasted prose, no headline line): its first sentence heads it."""
+    return line is not None and not text[line.end() :].strip(_SPACE)
+
+
 def headline(text: str, language: str = "zh") -> str:
     """Return the article's headline as written, trimmed to a title's length."""
     line = _headline_line(text, language)
     title = line.group().strip(_SPACE) if line else ""
+    if line is not None and _headline_is_whole_body(text, line):
+        spans = split_sentences(title)
+        title = title[spans[0][0] : spans[0][1]].strip(_SPACE) if spans else title
     return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
 
 
@@ -410,7 +418,7 @@ def build_glossary(
 def sentences_of(doc: Document, analysis: str | None) -> list[Sentence]:
     """Split the article into sentences, leaving out the headline and repeated sentences."""
     line = _headline_line(doc.text, doc.language)
-    body_start = line.end() if line else 0
+    body_start = line.end() if line and not _headline_is_whole_body(doc.text, line) else 0
     seen: set[str] = set()
     found = []
     for start, end in split_sentences(doc.text):

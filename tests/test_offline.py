@@ -272,3 +272,21 @@ def test_five_seeds_run_in_a_few_seconds(cedict: Dictionary) -> None:
     for doc in docs:
         summarize_offline(doc, cedict)
     assert time.perf_counter() - started < 10.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "東京の研究所は新しい人工知能モデルを発表した。開発者によると、性能は大幅に向上したという。",
+        "中国开源模型的下载量已经超过美国。阿里巴巴的通义千问衍生模型超过十万个。",
+    ],
+)
+def test_one_paragraph_article_gets_its_first_sentence_as_title_and_a_summary(text: str) -> None:
+    from pipeline.ingest import ingest
+    from pipeline.offline import summarize_offline
+
+    (doc,) = ingest(text.encode(), "-")
+    result = summarize_offline(doc, load_dictionary())
+    first_sentence = text.split("。")[0] + "。"
+    assert result.title == first_sentence
+    assert result.summary.startswith(first_sentence) and len(result.summary) > len(first_sentence)
