@@ -206,15 +206,15 @@ class BatchJob:
         try:
             if isinstance(payload, InputError):
                 raise payload
-            base_id = ids.claim(document_id(Path(source).name if source != "-" else "stdin"))
+            base_id = ids.claim(document_id(source))
             key = self._results_key(payload, source, base_id)
             cached = self.results_cache.get(key) if self.results_cache and key else None
             if cached is not None:
                 self._reuse(cached, row, report)
             else:
-                results = await self._summarize_all(ingest(payload, source, base_id), row, report)
+                done = await self._summarize_all(ingest(payload, source, base_id), row, report)
                 if self.results_cache and key:
-                    entries = [{"result": r.to_json(), "files": list(render_article(r))} for r in results]
+                    entries = [{"result": result.to_json(), "files": list(files)} for result, files in done]
                     self.results_cache.put(key, {"results": entries})
             row.status = "ok"
         except BriefError as exc:
@@ -242,9 +242,7 @@ class BatchJob:
             result.usage = Usage(cache_hits=calls)
             self._record(result, row, report, (json_text, markdown))
 
-    def _record(
-        self, result: ArticleResult, row: InputReport, report: RunReport, rendered: tuple[str, str] | None = None
-    ) -> None:
+    def _record(self, result: ArticleResult, row: InputReport, report: RunReport, rendered: tuple[str, str]) -> None:
         row.documents.append(result.id)
         row.usage.add(result.usage)
         report.results.append(result)
@@ -253,21 +251,25 @@ class BatchJob:
 
     async def _summarize_all(
         self, documents: list[Document], row: InputReport, report: RunReport
-    ) -> list[ArticleResult]:
-        """Summarise every story of one input; all must succeed for the input to count as done."""
+    ) -> list[tuple[ArticleResult, tuple[str, str]]]:
+        """Summarise every story of one input; all must succeed for the input to count as done.
+
+        Returns each result with its rendered files (<id>.json, <id>.md), rendered once.
+        """
         errors: list[str] = []
-        results: list[ArticleResult] = []
+        done: list[tuple[ArticleResult, tuple[str, str]]] = []
         for doc in documents:
             try:
                 result = await self.summarizer.summarize(doc)
             except BriefError as exc:
                 errors.append(f"{doc.id}: {exc}")
                 continue
-            results.append(result)
-            self._record(result, row, report)
+            rendered = render_article(result)
+            done.append((result, rendered))
+            self._record(result, row, report, rendered)
         if errors:
             raise _DocumentsFailed("; ".join(errors))
-        return results
+        return done
 
     async def _finish(self, report: RunReport) -> None:
         """Harmonise the glossary over the run and ask for the briefing."""

@@ -13,13 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from .mojibake import MOJIBAKE_MARKER, mark_garbled
+from .mojibake import TONE_MARKED_VOWELS, mark_garbled
 from .textdecode import is_han
 
 # --- inline -----------------------------------------------------------------------------------
 
-_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
-_PLAIN = "aeiouü"
+_TONED = TONE_MARKED_VOWELS
 _SYLLABLE = re.compile(
     r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
     r"(?:iang|iong|uang|ueng|ang|eng|ing|ong|ian|iao|uai|uan|üan|van|ai|ei|ao|ou|an|en|er|in|un|ün"
@@ -128,6 +127,7 @@ class Line:
     text: str
     counts: Counter[str] = field(default_factory=Counter)
     kind: str = "text"  # "text", "blank", "boundary" (a disclaimer: may separate two stories)
+    repeats: int = 0  # copies of this line dropped right after it
 
 
 def html_to_text(markup: str) -> str:
@@ -267,13 +267,15 @@ def clean_lines(raw_lines: list[str]) -> list[Line]:
         previous = _last_text(kept)
         if previous is not None and _squeeze(previous.text) == squeezed:
             pending["duplicate"] += 1
+            previous.repeats += 1
             continue
         if title is not None and previous is not None and previous.text == title and _is_short_name(text):
             pending["byline"] += 1  # a byline glued under the title
             continue
-        if title is None and _is_prose(text):
+        prose = _is_prose(text)
+        if title is None and prose:
             title = text
-        seen_prose = seen_prose or _is_prose(text)
+        seen_prose = seen_prose or prose
         line = Line(text, pending)
         pending = Counter()
         kept.append(line)
@@ -322,15 +324,10 @@ def _drop_repeated_captions(lines: list[Line]) -> list[Line]:
     for index, line in enumerate(lines):
         if line.kind != "text" or line.text == title or _SENTENCE_PUNCTUATION.search(line.text):
             continue
-        following = _neighbour_text(lines, index, 1)
-        repeated = following is not None and lines[following].counts.get("duplicate", 0) > 0
-        if repeated and len(line.text) <= 40 and not line.text.endswith(("。", "」", "”")):
+        if line.repeats and len(line.text) <= 40 and not line.text.endswith(("。", "」", "”")):
             result[index] = Line("", line.counts + Counter(caption=1), "blank")
     return result
 
 
 def unescape_entities(text: str) -> str:
     return html.unescape(text) if re.search(r"&(?:[a-z]+|#\d+);", text) else text
-
-
-__all__ = ["Line", "MOJIBAKE_MARKER", "clean_lines", "html_to_text", "looks_like_html", "unescape_entities"]

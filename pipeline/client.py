@@ -146,20 +146,25 @@ def extract_json(content: str) -> Any:
 
 def validation_error(content: str, request: JsonRequest) -> tuple[dict[str, Any] | None, str | None]:
     """(data, None) for a good reply, else (None, what is wrong with it)."""
-    from jsonschema import Draft202012Validator
-
     if not content.strip():
         return None, "the reply was empty"
     try:
         data = extract_json(content)
     except json.JSONDecodeError as exc:
         return None, f"the reply is not valid JSON ({exc.msg} at character {exc.pos})"
+    problem = data_problem(data, request)
+    return (None, problem) if problem else (data, None)
+
+
+def data_problem(data: Any, request: JsonRequest) -> str | None:
+    """What is wrong with parsed reply data: the schema first, then the request's content check."""
+    from jsonschema import Draft202012Validator
+
     errors = sorted(Draft202012Validator(request.schema).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].path) or "the top level"
-        return None, f"the reply does not match the schema at {where}: {errors[0].message}"
-    problem = request.check(data) if request.check else None
-    return (None, problem) if problem else (data, None)
+        return f"the reply does not match the schema at {where}: {errors[0].message}"
+    return request.check(data) if request.check else None
 
 
 class ModelClient:
@@ -201,7 +206,7 @@ class ModelClient:
             self._openai = None
 
     def _rejected(self, status: int, detail: str) -> EndpointRejected:
-        hint = _HINTS.get(status, "the endpoint rejected the request: {detail}").format(detail=detail[:200])
+        hint = _HINTS.get(status, _HINTS[400]).format(detail=detail[:200])
         return EndpointRejected(status, self.base_url, hint)
 
     # -- public -----------------------------------------------------------------------------
@@ -261,7 +266,7 @@ class ModelClient:
 
     def _still_valid(self, hit: dict[str, Any], request: JsonRequest) -> bool:
         data = hit.get("data")
-        return isinstance(data, dict) and validation_error(json.dumps(data), request)[1] is None
+        return isinstance(data, dict) and data_problem(data, request) is None
 
     # -- one call: validation and output-budget retries ---------------------------------------
 

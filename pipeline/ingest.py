@@ -12,9 +12,8 @@ from pathlib import Path
 
 from .clean import Line, clean_lines, html_to_text, looks_like_html, unescape_entities
 from .errors import InputError
-from .language import detect_language, detect_script, simplify_config
-from .language import to_simplified as to_simplified
-from .mojibake import MOJIBAKE_MARKER as MOJIBAKE_MARKER
+from .language import convert, detect_language, detect_script, simplify_config
+from .mojibake import MOJIBAKE_MARKER
 from .records import Document
 from .textdecode import decode_bytes
 
@@ -78,9 +77,10 @@ def build_document(doc_id: str, source: str, lines: list[Line], file_flags: list
     script: str | None = None
     simplified = text
     if language == "zh":  # never Japanese: kanji must not pass through OpenCC
-        script = detect_script(text)
+        t2s = convert(text, "t2s")
+        script = detect_script(text, t2s)
         config = simplify_config(text) if script != "simplified" else "t2s"
-        simplified = to_simplified(text, config)
+        simplified = t2s if config == "t2s" else convert(text, config)
         flags.append(f"opencc:{config}")
     removed = _removed(lines)
     flags += [f"removed:{kind}:{count}" for kind, count in removed.items()]

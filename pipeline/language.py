@@ -52,9 +52,13 @@ def detect_language(text: str) -> str:
     return "en" if words and english >= max(2, len(words) * 0.05) else "und"
 
 
-def detect_script(text: str) -> str:
-    """For Chinese text: "traditional", "simplified" or "mixed", from characters OpenCC would change."""
-    traditional_only = sum(1 for a, b in zip(text, convert(text, "t2s"), strict=False) if a != b)
+def detect_script(text: str, t2s: str | None = None) -> str:
+    """For Chinese text: "traditional", "simplified" or "mixed", from characters OpenCC would change.
+
+    `t2s` is the text's t2s conversion when the caller already has it.
+    """
+    t2s = convert(text, "t2s") if t2s is None else t2s
+    traditional_only = sum(1 for a, b in zip(text, t2s, strict=False) if a != b)
     simplified_only = sum(1 for a, b in zip(text, convert(text, "s2t"), strict=False) if a != b)
     total = traditional_only + simplified_only
     if total == 0:
@@ -66,7 +70,7 @@ def detect_script(text: str) -> str:
 
 
 def simplify_config(text: str) -> str:
-    """The OpenCC config that reads this text's region best: hk2s, tw2sp (with Taiwan phrases) or t2s."""
+    """The OpenCC config that reads this text's region best: hk2s, tw2s or t2s."""
     hong_kong = sum(1 for c in text if c in _HONG_KONG_FORMS)
     taiwan = sum(1 for c in text if c in _TAIWAN_FORMS)
     if hong_kong > taiwan:

@@ -17,7 +17,8 @@ from .textdecode import common_han, is_han
 
 MOJIBAKE_MARKER = "[garbled]"
 
-_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
+TONE_MARKED_VOWELS = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
+_TONED = TONE_MARKED_VOWELS
 # The tail of a pinyin annotation whose opening parenthesis was eaten: "yàn)".
 _BROKEN_PINYIN = re.compile(rf"[a-zü{_TONED}]*[{_TONED}][a-zü{_TONED}]*[)）]")
 # Debris ASCII that a wrong codec leaves between rare characters.
@@ -88,19 +89,16 @@ def _extend(text: str, start: int) -> int:
     return end
 
 
-def _rare_run_end(text: str, start: int) -> int:
-    """End of a run of rare characters (common ones allowed singly between them) from `start`."""
-    i, end, rare = start, start, 0
-    while i < len(text):
+def _starts_rare_run(text: str, start: int) -> bool:
+    """A run of rare characters (common ones allowed singly between them) begins at `start`."""
+    i, rare = start, 0
+    while i < len(text) and rare < _MIN_RARE_RUN:
         if _is_rare(text[i]):
             rare += 1
-            i += 1
-            end = i
-        elif is_han(text[i]) and i + 1 < len(text) and _is_rare(text[i + 1]):
-            i += 1
-        else:
+        elif not (is_han(text[i]) and i + 1 < len(text) and _is_rare(text[i + 1])):
             break
-    return end if rare >= _MIN_RARE_RUN else start
+        i += 1
+    return rare >= _MIN_RARE_RUN
 
 
 def find_garbled(text: str) -> list[Span]:
@@ -108,7 +106,7 @@ def find_garbled(text: str) -> list[Span]:
     spans: list[Span] = []
     i = 0
     while i < len(text):
-        seeded = _starts_span(text, i) or (_is_rare(text[i]) and _rare_run_end(text, i) > i)
+        seeded = _starts_span(text, i) or (_is_rare(text[i]) and _starts_rare_run(text, i))
         end = _extend(text, i) if seeded else i
         if end > i:
             spans.append(Span(i, end))

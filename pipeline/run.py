@@ -148,9 +148,7 @@ async def _probe_endpoint(settings: Settings) -> list[str]:
         model = settings.model or (models[0] if models else None)
         if model is None:
             return lines + ["request:     skipped (no model to ask; set BRIEF_MODEL)"]
-        if model != settings.model:
-            await client.aclose()
-            client = ModelClient(settings.with_endpoint(settings.base_url or "", model, "doctor"), None)
+        client.model = model
         result = await client.complete_json(_ping_request())
         lines.append(
             f"request:     ok with {model} in {result.latency_s * 1000:.0f} ms "

@@ -90,7 +90,8 @@ async def open_session(settings: Settings) -> Session:
     from .cache import Cache
     from .client import ModelClient
     from .dictionary import load_dictionary
-    from .ingest import MOJIBAKE_MARKER, to_simplified
+    from .language import to_simplified
+    from .mojibake import MOJIBAKE_MARKER
     from .summarize import ModelSummarizer, SummaryOptions
     from .tokens import default_counter
 
@@ -99,8 +100,7 @@ async def open_session(settings: Settings) -> Session:
     model = resolved.model or await _first_model(client, resolved)
     if model != resolved.model:
         resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
-        await client.aclose()
-        client = ModelClient(resolved, cache)
+        client.model = model
     options = SummaryOptions(
         max_chunk_tokens=resolved.max_chunk_tokens,
         max_output_tokens=resolved.max_output_tokens,

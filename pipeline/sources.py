@@ -31,9 +31,16 @@ def read_article(path: Path) -> bytes | InputError:
         return InputError(source, f"too large: {info.st_size / 1e6:.1f} MB (limit {MAX_INPUT_BYTES / 1e6:.0f} MB)")
     try:
         with path.open("rb") as handle:
-            return handle.read(MAX_INPUT_BYTES + 1)
+            return _within_limit(source, handle.read(MAX_INPUT_BYTES + 1))
     except OSError as exc:
         return InputError(source, _os_reason(exc))
+
+
+def _within_limit(source: str, payload: bytes) -> bytes | InputError:
+    """Input read with one byte to spare: a stream (stdin) or a file that grew is caught here."""
+    if len(payload) > MAX_INPUT_BYTES:
+        return InputError(source, f"too large: over {MAX_INPUT_BYTES / 1e6:.0f} MB")
+    return payload
 
 
 def _os_reason(exc: OSError) -> str:
@@ -53,8 +60,7 @@ def folder_articles(folder: Path) -> list[Path | InputError]:
     def on_error(exc: OSError) -> None:
         found.append(InputError(exc.filename or str(folder), _os_reason(exc)))
 
-    for root, dirs, files in os.walk(folder, onerror=on_error):
-        dirs.sort()
+    for root, _dirs, files in os.walk(folder, onerror=on_error):
         for name in files:
             path = Path(root) / name
             if name.startswith("."):
@@ -83,7 +89,7 @@ def read_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[Input]:
     inputs: list[Input] = []
     for name in paths:
         if name == STDIN:
-            inputs.append((STDIN, stdin.read(MAX_INPUT_BYTES + 1)))
+            inputs.append((STDIN, _within_limit(STDIN, stdin.read(MAX_INPUT_BYTES + 1))))
             continue
         path = Path(name)
         if path.is_dir():
@@ -96,10 +102,4 @@ def read_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[Input]:
             inputs.append((name, InputError(name, "symlink loop")))
         else:
             inputs.append((name, read_article(path)))
-    return [_check_size(source, payload) for source, payload in inputs]
-
-
-def _check_size(source: str, payload: bytes | InputError) -> Input:
-    if isinstance(payload, bytes) and len(payload) > MAX_INPUT_BYTES:
-        return source, InputError(source, f"too large: over {MAX_INPUT_BYTES / 1e6:.0f} MB")
-    return source, payload
+    return inputs

@@ -25,8 +25,7 @@ _LEGACY_ENCODINGS = ("gb18030", "big5hkscs")
 @dataclass(frozen=True)
 class Decoded:
     text: str
-    encoding: str
-    had_bom: bool
+    encoding: str  # "utf-8-sig", "utf-16" and "utf-32" mean the input had a BOM
     had_crlf: bool
 
 
@@ -82,22 +81,22 @@ def decode_bytes(payload: bytes, source: str) -> Decoded:
                 text = payload.decode(encoding)
             except UnicodeDecodeError as exc:
                 raise InputError(source, f"cannot decode as {encoding} despite its BOM ({exc.reason})") from None
-            return _finish(text, encoding, source, had_bom=True)
+            return _finish(text, encoding, source)
     if _looks_binary(payload):
         raise InputError(source, "binary data, not a text article")
     try:
-        return _finish(payload.decode("utf-8"), "utf-8", source, had_bom=False)
+        return _finish(payload.decode("utf-8"), "utf-8", source)
     except UnicodeDecodeError:
         pass
     legacy = _decode_legacy(payload)
     if legacy is None:
         raise InputError(source, "cannot decode: not UTF-8, UTF-16, GB18030 or Big5 text")
-    return _finish(legacy[0], legacy[1], source, had_bom=False)
+    return _finish(legacy[0], legacy[1], source)
 
 
-def _finish(text: str, encoding: str, source: str, had_bom: bool) -> Decoded:
+def _finish(text: str, encoding: str, source: str) -> Decoded:
     had_crlf = "\r\n" in text
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
     if not text.strip():
         raise InputError(source, "empty file (whitespace only)")
-    return Decoded(text, encoding, had_bom, had_crlf)
+    return Decoded(text, encoding, had_crlf)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cache import Cache
+from tests.brief_args import summarize_args
 from tests.fakeserver import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,24 +33,8 @@ def brief_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def brief_args(server: FakeOpenAI, tmp_path: Path, *extra: str, source: Path = SEEDS) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "summarize",
-        str(source),
-        "--out",
-        str(tmp_path / "out"),
-        "--base-url",
-        server.base_url,
-        "--model",
-        "fake-qwen",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--max-chunk-tokens",
-        "400",
-        *extra,
-    ]
+    args = summarize_args(server.base_url, tmp_path, str(source), chunk_tokens=400)
+    return [sys.executable, "-m", "pipeline", *args, *extra]
 
 
 def run_brief(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,9 @@ import pytest
 
 from pipeline.client import ModelClient
 from pipeline.config import Settings
-from pipeline.ingest import MOJIBAKE_MARKER, ingest, to_simplified
+from pipeline.ingest import ingest
+from pipeline.language import to_simplified
+from pipeline.mojibake import MOJIBAKE_MARKER
 from pipeline.records import ArticleResult, Document
 from pipeline.summarize import ModelSummarizer, SummaryOptions
 from pipeline.tokens import count_tokens
@@ -66,8 +68,9 @@ def test_long_article_merges_in_stages_within_the_budget(server: FakeOpenAI) -> 
     for body in server.bodies():
         if prompt_kind(body) == "reduce":
             parts = json.loads(between(user_text(body), "parts"))
-            assert len(parts) >= 2
-            assert count_tokens(json.dumps(parts, ensure_ascii=False)) <= budget * 2  # pairs may exceed slightly
+            sizes = [count_tokens(json.dumps(part, ensure_ascii=False)) for part in parts]
+            # Every merge fits the budget, except a pair: a merge always takes at least two parts.
+            assert len(parts) == 2 or sum(sizes) <= budget
     assert result.usage.requests == maps + reduces
     assert 3 <= len(result.key_points) <= 7
 

@@ -14,6 +14,7 @@ from pipeline.chunk import chunk_document
 from pipeline.cli import app
 from pipeline.ingest import document_id, ingest
 from pipeline.tokens import default_counter
+from tests.brief_args import summarize_args
 from tests.fakeserver import FakeOpenAI
 from tests.responders import INVENTED_TERM, prompt_kind
 
@@ -67,22 +68,7 @@ def server():
 
 
 def summarize(runner: CliRunner, server: FakeOpenAI, tmp_path: Path, *paths: str, extra: tuple[str, ...] = ()):
-    args = [
-        "summarize",
-        *paths,
-        "--out",
-        str(tmp_path / "out"),
-        "--base-url",
-        server.base_url,
-        "--model",
-        "fake-qwen",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--max-chunk-tokens",
-        str(CHUNK_TOKENS),
-        *extra,
-    ]
-    return runner.invoke(app, args)
+    return runner.invoke(app, [*summarize_args(server.base_url, tmp_path, *paths, chunk_tokens=CHUNK_TOKENS), *extra])
 
 
 def expected_chunks() -> dict[str, int]:
