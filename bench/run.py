@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.client import JsonRequest, ModelClient  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
+from pipeline.model.client import JsonRequest, ModelClient  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
 SCHEMA = {
@@ -179,8 +179,8 @@ def warm_rerun(count: int, work: Path) -> dict[str, Any]:
 
 
 def token_figures(work: Path) -> list[dict[str, Any]]:
-    from pipeline.ingest import document_id, ingest
-    from pipeline.tokens import default_counter
+    from pipeline.ingest.documents import document_id, ingest
+    from pipeline.ingest.tokens import default_counter
 
     count = default_counter()
     source_tokens = 0

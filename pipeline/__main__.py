@@ -1,5 +1,5 @@
 """python -m pipeline → the brief CLI."""
 
-from .cli import main
+from pipeline.cli import main
 
 main()

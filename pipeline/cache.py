@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CacheError
+from pipeline.errors import CacheError
 
 log = logging.getLogger(__name__)
 _FORMAT = 1

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .errors import BriefError, ConfigError
+from pipeline.errors import BriefError, ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -51,7 +51,7 @@ def _global_options(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v decisions, -vv HTTP detail.")] = 0,
 ) -> None:
     """Logging goes to stderr with the API key scrubbed, whatever the verbosity."""
-    from .logs import configure_logging
+    from pipeline.logs import configure_logging
 
     configure_logging(verbose)
 
@@ -67,8 +67,8 @@ def fail(message: str, code: int) -> typer.Exit:
 
 
 def settings_from(flags: dict[str, Any], no_cache: bool = False) -> Any:
-    from .config import load_settings
-    from .logs import redact
+    from pipeline.config import load_settings
+    from pipeline.logs import redact
 
     try:
         settings = load_settings(flags, no_cache=no_cache)
@@ -84,7 +84,7 @@ def clean(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of documents.")] = False,
 ) -> None:
     """Print the cleaned text of articles (web junk, pinyin and image placeholders removed)."""
-    from .run import clean_inputs
+    from pipeline.app import clean_inputs
 
     cleaned = clean_inputs([path], sys.stdin.buffer)
     documents = [doc for item in cleaned for doc in item.documents]
@@ -102,7 +102,7 @@ def chunk(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of chunks.")] = False,
 ) -> None:
     """Split cleaned articles into token-bounded chunks at sentence boundaries."""
-    from .run import chunk_inputs, clean_inputs
+    from pipeline.app import chunk_inputs, clean_inputs
 
     cleaned = clean_inputs([path], sys.stdin.buffer)
     chunks = chunk_inputs(cleaned, max_tokens)
@@ -164,7 +164,7 @@ def summarize(
     out_dir = out if stdin_mode else settings.out_dir
     report = _run_summarize(settings, paths, out_dir, show_progress=not stdin_mode and sys.stderr.isatty())
     if stdin_mode and report.results:
-        from .run import render_stdout
+        from pipeline.app import render_stdout
 
         sys.stdout.write(render_stdout(report.results, output_format.value))
         sys.stdout.flush()
@@ -174,7 +174,7 @@ def summarize(
 
 
 def _run_summarize(settings: Any, paths: list[str], out_dir: Path | None, show_progress: bool) -> Any:
-    from .run import summarize_inputs
+    from pipeline.app import summarize_inputs
 
     progress = _ProgressBar() if show_progress else None
     try:
@@ -219,7 +219,7 @@ def doctor(
     base_url: Annotated[str | None, typer.Option("--base-url")] = None,
 ) -> None:
     """Show the configuration in effect (key masked), list the endpoint's models, make one tiny request."""
-    from .run import doctor as run_doctor
+    from pipeline.app import doctor as run_doctor
 
     settings = settings_from({"model": model, "base_url": base_url})
     lines, reachable = asyncio.run(run_doctor(settings))
@@ -243,7 +243,7 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
 
 
 def _open_cache(cache_dir: Path | None) -> Any:
-    from .cache import Cache
+    from pipeline.cache import Cache
 
     settings = settings_from({"cache_dir": cache_dir})
     if settings.cache_dir is None:

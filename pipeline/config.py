@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from pipeline.errors import ConfigError
 
 JSON_MODES = ("auto", "schema", "object", "prompt")
 # Local servers ignore the key, but the openai client insists on a non-empty one.

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from .records import TERM_KINDS, ArticleResult, Document, GlossaryEntry
+from pipeline.records import TERM_KINDS, ArticleResult, Document, GlossaryEntry
 
 Simplify = Callable[[str], str]
 # Names are written in many legitimate ways, so the dictionary check only warns on common words.

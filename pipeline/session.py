@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-from .errors import ConfigError
-from .outputs import BriefingGroup
-from .records import ArticleResult, Document, Usage
+from pipeline.config import Settings
+from pipeline.errors import ConfigError
+from pipeline.output.render import BriefingGroup
+from pipeline.records import ArticleResult, Document, Usage
 
 if TYPE_CHECKING:
-    from .batch import Summarizer
-    from .cache import Cache
-    from .client import ModelClient
+    from pipeline.cache import Cache
+    from pipeline.model.client import ModelClient
+    from pipeline.runner import Summarizer
 
 
 @dataclass
@@ -45,17 +45,17 @@ class OfflineSummarizer:
         return None  # offline triage is fast: nothing to cache
 
     def __init__(self) -> None:
-        from .dictionary import load_dictionary
+        from pipeline.dictionary import load_dictionary
 
         self.dictionary = load_dictionary()
 
     async def summarize(self, doc: Document) -> ArticleResult:
-        from .offline import summarize_offline
+        from pipeline.offline.triage import summarize_offline
 
         return summarize_offline(doc, self.dictionary)
 
     async def briefing(self, results: Sequence[ArticleResult], usage: Usage) -> tuple[str, list[BriefingGroup]]:
-        from .briefing import group_by_shared_terms, offline_overview
+        from pipeline.model.briefing import group_by_shared_terms, offline_overview
 
         return offline_overview(results), group_by_shared_terms(results)
 
@@ -67,7 +67,7 @@ def resolve_endpoint(settings: Settings, notices: list[str]) -> Settings | None:
         return None
     if settings.base_url:
         return settings
-    from .discovery import choose_model, discover
+    from pipeline.model.discovery import choose_model, discover
 
     found = discover()
     if found is None:
@@ -87,13 +87,13 @@ async def open_session(settings: Settings) -> Session:
     resolved = resolve_endpoint(settings, notices)
     if resolved is None:
         return Session(settings, OfflineSummarizer(), None, notices)
-    from .cache import Cache
-    from .client import ModelClient
-    from .dictionary import load_dictionary
-    from .language import to_simplified
-    from .mojibake import MOJIBAKE_MARKER
-    from .summarize import ModelSummarizer, SummaryOptions
-    from .tokens import default_counter
+    from pipeline.cache import Cache
+    from pipeline.dictionary import load_dictionary
+    from pipeline.ingest.language import to_simplified
+    from pipeline.ingest.mojibake import MOJIBAKE_MARKER
+    from pipeline.ingest.tokens import default_counter
+    from pipeline.model.client import ModelClient
+    from pipeline.model.summarize import ModelSummarizer, SummaryOptions
 
     cache = Cache(resolved.cache_dir) if resolved.cache_dir else None
     client = ModelClient(resolved, cache)

@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.chunk import chunk_document, split_text
-from pipeline.ingest import ingest
-from pipeline.tokens import count_tokens
+from pipeline.ingest.chunk import chunk_document, split_text
+from pipeline.ingest.documents import ingest
+from pipeline.ingest.tokens import count_tokens
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

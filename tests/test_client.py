@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from pipeline.cache import Cache
-from pipeline.client import JsonRequest, ModelClient, parse_retry_after
 from pipeline.config import Settings
 from pipeline.errors import EndpointRejected, InvalidOutput, OutputTruncated, RetriesExhausted
+from pipeline.model.client import JsonRequest, ModelClient, parse_retry_after
 from tests.fakeserver import FakeOpenAI
 
 SCHEMA = {

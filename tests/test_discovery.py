@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline.discovery import CANDIDATES, Found, choose_model, discover, parse_models
+from pipeline.model.discovery import CANDIDATES, Found, choose_model, discover, parse_models
 
 
 class _Models(BaseHTTPRequestHandler):

@@ -124,7 +124,7 @@ def test_dictionary_warnings_spare_names(kind: str, target: str, warned: bool) -
 
 
 def test_briefing_request_of_a_huge_run_stays_within_its_budget() -> None:
-    from pipeline.briefing import _BRIEFING_BUDGET_TOKENS, _briefing_items
+    from pipeline.model.briefing import _BRIEFING_BUDGET_TOKENS, _briefing_items
 
     results = [
         ArticleResult(f"a{n:04d}", "s", "model", "zh", "simplified", f"Title number {n} about chips", "S" * 400, [], [])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.ingest import document_id, ingest
-from pipeline.language import detect_language
-from pipeline.mojibake import MOJIBAKE_MARKER, find_garbled
+from pipeline.ingest.documents import document_id, ingest
+from pipeline.ingest.language import detect_language
+from pipeline.ingest.mojibake import MOJIBAKE_MARKER, find_garbled
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from opencc import OpenCC
 
 from pipeline.dictionary import Dictionary, load_dictionary
-from pipeline.offline import (
+from pipeline.offline.triage import (
     OFFLINE_FLAG,
     Token,
     headline,
@@ -282,8 +282,8 @@ def test_five_seeds_run_in_a_few_seconds(cedict: Dictionary) -> None:
     ],
 )
 def test_one_paragraph_article_gets_its_first_sentence_as_title_and_a_summary(text: str) -> None:
-    from pipeline.ingest import ingest
-    from pipeline.offline import summarize_offline
+    from pipeline.ingest.documents import ingest
+    from pipeline.offline.triage import summarize_offline
 
     (doc,) = ingest(text.encode(), "-")
     result = summarize_offline(doc, load_dictionary())

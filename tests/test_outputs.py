@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.batch import public_endpoint
 from pipeline.glossary import RunTerm
-from pipeline.outputs import OFFLINE_BANNER, article_markdown, glossary_tsv, write_atomic
-from pipeline.prompts import delimit, load_prompt
+from pipeline.model.prompts import delimit, load_prompt
+from pipeline.output.render import OFFLINE_BANNER, article_markdown, glossary_tsv, write_atomic
 from pipeline.records import ArticleResult, GlossaryEntry
+from pipeline.runner import public_endpoint
 
 
 def term(source: str, target: str) -> RunTerm:

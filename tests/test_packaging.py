@@ -38,7 +38,7 @@ def test_installed_package_runs_outside_the_checkout(wheel: Path, tmp_path: Path
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
         "import pipeline, pathlib;"
-        "from pipeline.prompts import load_prompt; from pipeline.tokens import count_tokens;"
+        "from pipeline.model.prompts import load_prompt; from pipeline.ingest.tokens import count_tokens;"
         "assert pathlib.Path(pipeline.__file__).is_relative_to(pathlib.Path(__import__('sys').argv[1]));"
         "p = load_prompt('map'); print(p.id, count_tokens('hello world'))"
     )

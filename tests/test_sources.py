@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.sources import MAX_INPUT_BYTES, read_inputs
+from pipeline.sources.files import MAX_INPUT_BYTES, read_inputs
 
 
 def reasons(inputs: list) -> dict[str, str]:

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from pipeline.client import ModelClient
 from pipeline.config import Settings
-from pipeline.ingest import ingest
-from pipeline.language import to_simplified
-from pipeline.mojibake import MOJIBAKE_MARKER
+from pipeline.ingest.documents import ingest
+from pipeline.ingest.language import to_simplified
+from pipeline.ingest.mojibake import MOJIBAKE_MARKER
+from pipeline.ingest.tokens import count_tokens
+from pipeline.model.client import ModelClient
+from pipeline.model.summarize import ModelSummarizer, SummaryOptions
 from pipeline.records import ArticleResult, Document
-from pipeline.summarize import ModelSummarizer, SummaryOptions
-from pipeline.tokens import count_tokens
 from tests.fakeserver import FakeOpenAI, default_responder
 from tests.responders import INVENTED_TERM, prompt_kind
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.chunk import chunk_document
 from pipeline.cli import app
-from pipeline.ingest import document_id, ingest
-from pipeline.tokens import default_counter
+from pipeline.ingest.chunk import chunk_document
+from pipeline.ingest.documents import document_id, ingest
+from pipeline.ingest.tokens import default_counter
 from tests.brief_args import summarize_args
 from tests.fakeserver import FakeOpenAI
 from tests.responders import INVENTED_TERM, prompt_kind

@@ -9,16 +9,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .chunk import split_text
-from .errors import OutputTruncated
-from .glossary import Lexicon, Simplify, enrich_with_dictionary, merge_entries, verify_terms
-from .outputs import BriefingGroup
-from .prompts import Prompt, delimit, load_prompt
-from .records import ArticleResult, Document, Usage
-from .tokens import TokenCounter
+from pipeline.errors import OutputTruncated
+from pipeline.glossary import Lexicon, Simplify, enrich_with_dictionary, merge_entries, verify_terms
+from pipeline.ingest.chunk import split_text
+from pipeline.ingest.tokens import TokenCounter
+from pipeline.model.prompts import Prompt, delimit, load_prompt
+from pipeline.output.render import BriefingGroup
+from pipeline.records import ArticleResult, Document, Usage
 
 if TYPE_CHECKING:
-    from .client import CallResult, ModelClient
+    from pipeline.model.client import CallResult, ModelClient
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # Past this share of CJK characters, a reply is still source text rather than English.
@@ -81,7 +81,7 @@ class ModelSummarizer:
         """Everything besides an article's bytes that decides its result (for the results cache)."""
         from dataclasses import asdict
 
-        from .cache import cache_key, source_fingerprint
+        from pipeline.cache import cache_key, source_fingerprint
 
         return cache_key(
             {
@@ -129,7 +129,7 @@ class ModelSummarizer:
         )
 
     async def briefing(self, results: Sequence[ArticleResult], usage: Usage) -> tuple[str, list[BriefingGroup]]:
-        from .briefing import model_briefing
+        from pipeline.model.briefing import model_briefing
 
         return await model_briefing(
             self.client, results, self.count_tokens, self.options.max_output_tokens, self.options.temperature, usage
@@ -184,7 +184,7 @@ class ModelSummarizer:
         usage: Usage,
         check: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> dict[str, Any]:
-        from .client import JsonRequest
+        from pipeline.model.client import JsonRequest
 
         request = JsonRequest(
             prompt_id=prompt.id,

@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Any
 
-from .textdecode import is_han
+from pipeline.ingest.decode import is_han
 
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")

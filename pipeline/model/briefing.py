@@ -7,13 +7,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .glossary import term_key
-from .outputs import BriefingGroup
-from .prompts import delimit, load_prompt
-from .records import ArticleResult, Usage
+from pipeline.glossary import term_key
+from pipeline.model.prompts import delimit, load_prompt
+from pipeline.output.render import BriefingGroup
+from pipeline.records import ArticleResult, Usage
 
 if TYPE_CHECKING:
-    from .client import ModelClient
+    from pipeline.model.client import ModelClient
 
 # Two articles share a story when this share of the smaller glossary is common to both.
 _SAME_STORY_OVERLAP = 0.5
@@ -115,8 +115,8 @@ async def model_briefing(
     usage: Usage,
 ) -> tuple[str, list[BriefingGroup]]:
     """Ask the model for the overview and the story groups (one request)."""
-    from .client import JsonRequest
-    from .summarize import add_call_usage
+    from pipeline.model.client import JsonRequest
+    from pipeline.model.summarize import add_call_usage
 
     prompt = load_prompt("briefing")
     items = json.dumps(_briefing_items(results, count_tokens), ensure_ascii=False, indent=1)

@@ -9,8 +9,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .records import Document
-from .tokens import TokenCounter
+from pipeline.ingest.tokens import TokenCounter
+from pipeline.records import Document
 
 # A sentence ends at CJK or Latin terminal punctuation (with any closing quotes or brackets after
 # it), or at a line break. Latin "." only counts before whitespace, so 3.5 and Z.ai stay whole.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .textdecode import common_han, is_han
+from pipeline.ingest.decode import common_han, is_han
 
 MOJIBAKE_MARKER = "[garbled]"
 

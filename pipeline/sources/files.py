@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError
+from pipeline.errors import InputError
 
 ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
 # A news article is a few tens of kilobytes; anything this large is a dump, not an article.

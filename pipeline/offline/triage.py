@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .dictionary import Dictionary, load_dictionary
-from .records import ArticleResult, Document, GlossaryEntry, Usage
+from pipeline.dictionary import Dictionary, load_dictionary
+from pipeline.records import ArticleResult, Document, GlossaryEntry, Usage
 
 OFFLINE_FLAG = "offline"
 MAX_KEY_POINTS = 5

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from .batch import BatchJob, ProgressHook, RunReport
-from .config import Settings
-from .errors import InputError
-from .records import ArticleResult, Document
+from pipeline.config import Settings
+from pipeline.errors import InputError
+from pipeline.records import ArticleResult, Document
+from pipeline.runner import BatchJob, ProgressHook, RunReport
 
 if TYPE_CHECKING:
-    from .client import JsonRequest
+    from pipeline.model.client import JsonRequest
 
 Notify = Callable[[str], None]
 
@@ -30,8 +30,8 @@ class CleanedInput:
 
 def clean_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[CleanedInput]:
     """Read and clean every input; a bad one is reported, the others still processed."""
-    from .ingest import document_id, ingest
-    from .sources import read_inputs
+    from pipeline.ingest.documents import document_id, ingest
+    from pipeline.sources.files import read_inputs
 
     cleaned: list[CleanedInput] = []
     for source, payload in read_inputs(paths, stdin):
@@ -47,8 +47,8 @@ def clean_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[CleanedInput]:
 
 def chunk_inputs(cleaned: Sequence[CleanedInput], max_tokens: int) -> list[dict[str, object]]:
     """Chunk every cleaned document with the shipped tokenizer."""
-    from .chunk import chunk_document
-    from .tokens import default_counter
+    from pipeline.ingest.chunk import chunk_document
+    from pipeline.ingest.tokens import default_counter
 
     count = default_counter()
     return [
@@ -68,8 +68,8 @@ async def summarize_inputs(
     progress: ProgressHook | None = None,
 ) -> RunReport:
     """The main job: read inputs, summarise with the model (or offline), write outputs and run.json."""
-    from .session import open_session
-    from .sources import read_inputs
+    from pipeline.session import open_session
+    from pipeline.sources.files import read_inputs
 
     inputs = read_inputs(paths, stdin)
     session = await open_session(settings)
@@ -93,7 +93,7 @@ async def summarize_inputs(
 
 def render_article(result: ArticleResult, fmt: str) -> str:
     """One article for stdout: Markdown, or the JSON record."""
-    from .outputs import article_markdown, dump_json
+    from pipeline.output.render import article_markdown, dump_json
 
     return dump_json(result.to_json()) if fmt == "json" else article_markdown(result)
 
@@ -111,7 +111,7 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
 
     Returns the report lines and whether the endpoint answered (True when offline by choice).
     """
-    from .session import resolve_endpoint
+    from pipeline.session import resolve_endpoint
 
     lines = [
         f"base_url:    {settings.base_url or '(not set)'} [{settings.base_url_origin}]",
@@ -129,7 +129,7 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
     lines += notices
     if resolved is None:
         return lines, True
-    from .errors import BriefError
+    from pipeline.errors import BriefError
 
     try:
         lines += await _probe_endpoint(resolved)
@@ -139,7 +139,7 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
 
 
 async def _probe_endpoint(settings: Settings) -> list[str]:
-    from .client import ModelClient
+    from pipeline.model.client import ModelClient
 
     client = ModelClient(settings, None)
     try:
@@ -160,7 +160,7 @@ async def _probe_endpoint(settings: Settings) -> list[str]:
 
 
 def _ping_request() -> JsonRequest:
-    from .client import JsonRequest
+    from pipeline.model.client import JsonRequest
 
     return JsonRequest(
         prompt_id="doctor.ping",

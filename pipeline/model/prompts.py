@@ -15,7 +15,7 @@ from typing import Any
 # Installed, prompts/ ships as the package `pipeline.prompt_files`; in a bare checkout it sits
 # beside pipeline/.
 _PROMPT_PACKAGE = "pipeline.prompt_files"
-_CHECKOUT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "prompts"
 _FILE_NAME = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.md$")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _SECTION = re.compile(r"^## (system|user|schema)\s*$", re.MULTILINE)

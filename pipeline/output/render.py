@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .glossary import Conflict, RunTerm
-from .records import ArticleResult, GlossaryEntry
+from pipeline.glossary import Conflict, RunTerm
+from pipeline.records import ArticleResult, GlossaryEntry
 
 OFFLINE_BANNER = (
     "> **OFFLINE MODE — no language model was used.** This is a keyword triage: the summary "

@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
-from .errors import InputError
+from pipeline.errors import InputError
 
 # A text file has no NUL bytes and few control characters; past this share it is binary.
 _MAX_CONTROL_SHARE = 0.05

@@ -10,12 +10,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from .clean import Line, clean_lines, html_to_text, looks_like_html, unescape_entities
-from .errors import InputError
-from .language import convert, detect_language, detect_script, simplify_config
-from .mojibake import MOJIBAKE_MARKER
-from .records import Document
-from .textdecode import decode_bytes
+from pipeline.errors import InputError
+from pipeline.ingest.clean import Line, clean_lines, html_to_text, looks_like_html, unescape_entities
+from pipeline.ingest.decode import decode_bytes
+from pipeline.ingest.language import convert, detect_language, detect_script, simplify_config
+from pipeline.ingest.mojibake import MOJIBAKE_MARKER
+from pipeline.records import Document
 
 # A piece of text between two disclaimers is a story of its own only if it is this long;
 # shorter pieces (a signature, a stray caption) stay with the story before them.

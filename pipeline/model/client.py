@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, cache_key
-from .config import Settings
-from .errors import EndpointRejected, InvalidOutput, ModelError, OutputTruncated, RetriesExhausted
+from pipeline.cache import Cache, cache_key
+from pipeline.config import Settings
+from pipeline.errors import EndpointRejected, InvalidOutput, ModelError, OutputTruncated, RetriesExhausted
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import BriefError, InputError
-from .glossary import harmonise_run
-from .outputs import (
+from pipeline.errors import BriefError, InputError
+from pipeline.glossary import harmonise_run
+from pipeline.output.render import (
     BriefingGroup,
     briefing_markdown,
     dump_json,
@@ -23,10 +23,10 @@ from .outputs import (
     write_atomic,
     write_glossary,
 )
-from .records import ArticleResult, Document, Usage
+from pipeline.records import ArticleResult, Document, Usage
 
 if TYPE_CHECKING:
-    from .cache import Cache
+    from pipeline.cache import Cache
 
 ProgressHook = Callable[[int, int], None]
 
@@ -199,7 +199,7 @@ class BatchJob:
     async def _process(
         self, item: tuple[str, bytes | InputError], row: InputReport, report: RunReport, ids: DocumentIds
     ) -> None:
-        from .ingest import document_id, ingest
+        from pipeline.ingest.documents import document_id, ingest
 
         source, payload = item
         started = time.monotonic()
@@ -228,7 +228,7 @@ class BatchJob:
         fingerprint = self.summarizer.fingerprint()
         if fingerprint is None:
             return None
-        from .cache import cache_key
+        from pipeline.cache import cache_key
 
         digest = hashlib.sha256(payload).hexdigest()
         return cache_key({"results": fingerprint, "input": digest, "source": source, "id": base_id})
@@ -287,7 +287,7 @@ class BatchJob:
             try:
                 overview, groups = await self.summarizer.briefing(report.results, report.briefing_usage)
             except BriefError as exc:
-                from .briefing import group_by_shared_terms
+                from pipeline.model.briefing import group_by_shared_terms
 
                 report.briefing_error = _one_line(f"briefing: {exc}")
                 if self.on_error:

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from .mojibake import TONE_MARKED_VOWELS, mark_garbled
-from .textdecode import is_han
+from pipeline.ingest.decode import is_han
+from pipeline.ingest.mojibake import TONE_MARKED_VOWELS, mark_garbled
 
 # --- inline -----------------------------------------------------------------------------------
 
