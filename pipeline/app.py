@@ -1,62 +1,227 @@
-"""What the CLI commands do, as library calls: the CLI only parses options and maps errors to exit codes."""
+"""The composition root: Settings -> sources, backend (or offline), cache, summarizer, sinks -> a run.
+
+What the CLI commands do, as library calls: the CLI only parses options and maps errors to exit codes.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from pipeline.config import Settings
-from pipeline.errors import InputError
-from pipeline.records import ArticleResult, Document
-from pipeline.runner import BatchJob, ProgressHook, RunReport
+from pipeline.errors import BriefError, ConfigError, InputError
+from pipeline.records import Document, RawInput, RunReport
+from pipeline.secrets import public_url
 
 if TYPE_CHECKING:
-    from pipeline.model.client import JsonRequest
+    from pipeline.cache import Cache
+    from pipeline.model.client import ModelClient
+    from pipeline.output.folder import OutputFolder
+    from pipeline.runner import ProgressHook, Summarizer
 
+log = logging.getLogger(__name__)
 Notify = Callable[[str], None]
+
+
+# -- ingest -------------------------------------------------------------------------------------
+
+
+def ingest_input(raw: RawInput, doc_id: str) -> list[Document]:
+    """One input's documents (one per story), carrying the source's metadata."""
+    from pipeline.ingest.documents import ingest
+
+    if raw.error is not None:
+        raise raw.error
+    if raw.payload is None:
+        raise InputError(raw.source, "no content")
+    documents = ingest(raw.payload, raw.source, doc_id)
+    if raw.meta.is_empty():
+        return documents
+    return [replace(doc, meta=raw.meta) for doc in documents]
 
 
 @dataclass(frozen=True)
 class CleanedInput:
-    """One input file's documents, or the reason it could not be read."""
+    """One input's documents, or the reason it could not be read."""
 
     source: str
     documents: list[Document]
     error: InputError | None = None
 
 
-def clean_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[CleanedInput]:
+def clean_inputs(paths: Sequence[str], stdin: BinaryIO) -> Iterator[CleanedInput]:
     """Read and clean every input; a bad one is reported, the others still processed."""
-    from pipeline.ingest.documents import document_id, ingest
-    from pipeline.sources.files import read_inputs
+    from pipeline.sources.files import file_inputs
 
-    cleaned: list[CleanedInput] = []
-    for source, payload in read_inputs(paths, stdin):
+    ids = IdAllocator()
+    for raw in file_inputs(paths, stdin):
         try:
-            if isinstance(payload, InputError):
-                raise payload
-            doc_id = document_id(source)
-            cleaned.append(CleanedInput(source, ingest(payload, source, doc_id)))
+            yield CleanedInput(raw.source, ingest_input(raw, ids.claim(raw.id_hint)))
         except InputError as exc:
-            cleaned.append(CleanedInput(source, [], exc))
-    return cleaned
+            yield CleanedInput(raw.source, [], exc)
 
 
-def chunk_inputs(cleaned: Sequence[CleanedInput], max_tokens: int) -> list[dict[str, object]]:
-    """Chunk every cleaned document with the shipped tokenizer."""
+def chunk_documents(documents: Sequence[Document], max_tokens: int) -> list[dict[str, object]]:
+    """Chunk cleaned documents with the shipped tokenizer."""
     from pipeline.ingest.chunk import chunk_document
     from pipeline.ingest.tokens import default_counter
 
     count = default_counter()
-    return [
-        chunk.to_json()
-        for item in cleaned
-        for doc in item.documents
-        for chunk in chunk_document(doc, max_tokens, count)
-    ]
+    return [chunk.to_json() for doc in documents for chunk in chunk_document(doc, max_tokens, count)]
+
+
+class IdAllocator:
+    """Hand out output ids: two inputs with the same name, or a name the folder cannot take, get `~2`, `~3`."""
+
+    def __init__(self, is_free: Callable[[str], bool] = lambda doc_id: True) -> None:
+        self.used: set[str] = set()
+        self.is_free = is_free
+
+    def claim(self, wanted: str) -> str:
+        candidate, n = wanted, 1
+        while candidate in self.used or not self.is_free(candidate):
+            n += 1
+            candidate = f"{wanted}~{n}"
+        self.used.add(candidate)
+        return candidate
+
+
+# -- choosing the model path --------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """The parts of one run, and what the user should be told about how they were chosen."""
+
+    settings: Settings
+    summarizer: Summarizer
+    client: ModelClient | None = None
+    notices: list[str] = field(default_factory=list)
+    cache: Cache | None = None  # also holds whole-article results, keyed by input bytes
+
+    def client_stats(self) -> dict[str, Any]:
+        return self.client.stats.to_json() if self.client else {}
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+
+def resolve_endpoint(settings: Settings, notices: list[str]) -> Settings | None:
+    """Return settings with an endpoint to use, or None for offline mode."""
+    if settings.offline:
+        notices.append("OFFLINE mode (--offline): keyword triage only, no model is called.")
+        return None
+    if settings.base_url:
+        if settings.base_url_origin == "openai-default":
+            notices.append(
+                f"OPENAI_API_KEY is set and no endpoint is: using OpenAI's API ({settings.base_url}), "
+                f"model {settings.model}. Set OPENAI_BASE_URL for another endpoint."
+            )
+        return settings
+    from pipeline.model.discovery import discover
+
+    found = discover()
+    if found is None:
+        notices.append(
+            "No model endpoint configured (OPENAI_BASE_URL / --base-url) and no local server found "
+            "on ports 8000, 8080, 11434, 1234: running in OFFLINE mode (keyword triage, no translation)."
+        )
+        return None
+    model = settings.model or found.models[0]
+    notices.append(f"Using {found.name} at {found.base_url}, model {model} (discovered; no API key is sent to it).")
+    return settings.with_endpoint(found.base_url, model, "discovered")
+
+
+async def open_session(settings: Settings) -> Session:
+    """Build the summarizer for these settings: model path when an endpoint is known, else offline."""
+    from pipeline.offline.summarizer import OfflineSummarizer
+
+    notices: list[str] = []
+    resolved = resolve_endpoint(settings, notices)
+    if resolved is None:
+        return Session(settings, OfflineSummarizer(), None, notices)
+    from pipeline.cache import Cache
+    from pipeline.dictionary import load_dictionary
+    from pipeline.ingest.language import to_simplified
+    from pipeline.ingest.mojibake import MOJIBAKE_MARKER
+    from pipeline.ingest.tokens import default_counter
+    from pipeline.model.client import ModelClient
+    from pipeline.model.summarize import ModelSummarizer, SummaryOptions
+
+    cache = Cache(resolved.cache_dir) if resolved.cache_dir else None
+    if cache is not None and hasattr(cache, "check_writable"):
+        cache.check_writable()
+    client = ModelClient.for_settings(resolved, cache)
+    try:
+        model = await choose_model(client, resolved)
+    except BaseException:
+        await client.aclose()
+        raise
+    resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
+    client.model = model
+    options = SummaryOptions(
+        max_chunk_tokens=resolved.max_chunk_tokens,
+        max_output_tokens=resolved.max_output_tokens,
+        temperature=resolved.temperature,
+        mojibake_marker=MOJIBAKE_MARKER,
+    )
+    summarizer = ModelSummarizer(client, options, default_counter(), to_simplified, load_dictionary)
+    return Session(resolved, summarizer, client, notices, cache)
+
+
+async def choose_model(client: ModelClient, settings: Settings) -> str:
+    """The model asked for (--model / BRIEF_MODEL), else the server's first; the endpoint must answer."""
+    from pipeline.errors import EndpointRejected, EndpointUnavailable
+    from pipeline.model.backends import Transient
+
+    try:
+        models = await client.list_models()
+    except Transient as exc:
+        raise EndpointUnavailable(f"{client.base_url} is not ready: {exc}") from None
+    except EndpointRejected as exc:
+        # Some hosted APIs do not list models; with a model named, the first request will tell.
+        if settings.model and exc.status in (404, 405):
+            return settings.model
+        raise
+    if settings.model:
+        return settings.model
+    if not models:
+        raise ConfigError(f"{public_url(settings.base_url)} lists no models: set BRIEF_MODEL or --model")
+    return models[0]
+
+
+# -- the main job -------------------------------------------------------------------------------
+
+
+def _input_paths(paths: Sequence[str]) -> list[Path]:
+    """Every input file named or inside a named folder (to keep outputs off them)."""
+    from pipeline.sources.files import folder_articles
+
+    found: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if name == "-":
+            continue
+        if path.is_dir():
+            found += [p for p in folder_articles(path) if isinstance(p, Path)]
+        else:
+            found.append(path)
+    return found
+
+
+def prepare_output(out_dir: Path, paths: Sequence[str]) -> OutputFolder:
+    from pipeline.output.folder import OutputFolder
+
+    folder = OutputFolder(out_dir, _input_paths(paths))
+    folder.check()
+    return folder
 
 
 async def summarize_inputs(
@@ -66,19 +231,37 @@ async def summarize_inputs(
     out_dir: Path | None,
     notify: Notify,
     progress: ProgressHook | None = None,
+    stdout: TextIO | None = None,
+    stdout_format: str = "md",
 ) -> RunReport:
-    """The main job: read inputs, summarise with the model (or offline), write outputs and run.json."""
-    from pipeline.session import open_session
-    from pipeline.sources.files import read_inputs
+    """The main job: read inputs, summarise with the model (or offline), hand results to the sinks."""
+    from pipeline.output.folder import OWNED_LIST, owned_files
+    from pipeline.output.sinks import FolderSink, ManifestSink, StdoutSink
+    from pipeline.runner import Runner, Sink
+    from pipeline.sources.files import file_inputs
 
-    inputs = read_inputs(paths, stdin)
+    folder = prepare_output(out_dir, paths) if out_dir is not None else None
     session = await open_session(settings)
     for notice in session.notices:
         notify(notice)
-    job = BatchJob(
+    sinks: list[Sink] = []
+    if folder is not None:
+        sinks += [FolderSink(folder), ManifestSink(folder)]
+    if stdout is not None:
+        sinks.append(StdoutSink(stdout, stdout_format))
+
+    def skip(path: Path) -> bool:
+        """The run's own outputs (and earlier runs' in that folder) are never inputs."""
+        parent = path.parent
+        return (parent / OWNED_LIST).exists() and path.name in owned_files(parent)
+
+    ids = IdAllocator(folder.id_is_free if folder is not None else lambda doc_id: True)
+    runner = Runner(
         summarizer=session.summarizer,
-        out_dir=out_dir,
-        endpoint=session.settings.base_url,
+        ingest=ingest_input,
+        sinks=sinks,
+        claim_id=ids.claim,
+        endpoint=public_url(session.settings.base_url),
         max_parallel_inputs=max(4, session.settings.concurrency * 2),
         progress=progress,
         on_error=notify,
@@ -86,24 +269,29 @@ async def summarize_inputs(
         results_cache=session.cache,
     )
     try:
-        return await job.run(inputs)
+        return await runner.run(file_inputs(paths, stdin, skip))
     finally:
         await session.close()
 
 
-def render_article(result: ArticleResult, fmt: str) -> str:
-    """One article for stdout: Markdown, or the JSON record."""
-    from pipeline.output.render import article_markdown, dump_json
+def run_main(coro: Any) -> Any:
+    """Run the main coroutine; SIGTERM stops it the way Ctrl-C does (outputs written, run.json interrupted)."""
 
-    return dump_json(result.to_json()) if fmt == "json" else article_markdown(result)
+    async def main() -> Any:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None and sys.platform != "win32":
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await coro
+        finally:
+            if sys.platform != "win32":
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(main())
 
 
-def render_stdout(results: Sequence[ArticleResult], fmt: str) -> str:
-    """Every document of a stdin article (one file may hold several stories)."""
-    if fmt == "json":
-        records = [r.to_json() for r in results]
-        return json.dumps(records[0] if len(records) == 1 else records, ensure_ascii=False, indent=2) + "\n"
-    return "\n---\n\n".join(render_article(r, "md") for r in results)
+# -- doctor -------------------------------------------------------------------------------------
 
 
 async def doctor(settings: Settings) -> tuple[list[str], bool]:
@@ -111,10 +299,8 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
 
     Returns the report lines and whether the endpoint answered (True when offline by choice).
     """
-    from pipeline.session import resolve_endpoint
-
     lines = [
-        f"base_url:    {settings.base_url or '(not set)'} [{settings.base_url_origin}]",
+        f"base_url:    {public_url(settings.base_url) or '(not set)'} [{settings.base_url_origin}]",
         f"api_key:     {settings.masked_key}",
         f"model:       {settings.model or '(server default)'}",
         f"json_mode:   {settings.json_mode}",
@@ -129,8 +315,6 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
     lines += notices
     if resolved is None:
         return lines, True
-    from pipeline.errors import BriefError
-
     try:
         lines += await _probe_endpoint(resolved)
     except BriefError as exc:
@@ -139,9 +323,9 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
 
 
 async def _probe_endpoint(settings: Settings) -> list[str]:
-    from pipeline.model.client import ModelClient
+    from pipeline.model.client import JsonRequest, ModelClient
 
-    client = ModelClient(settings, None)
+    client = ModelClient.for_settings(settings, None)
     try:
         models = await client.list_models()
         lines = [f"models:      {', '.join(models) or '(none listed)'}"]
@@ -149,33 +333,28 @@ async def _probe_endpoint(settings: Settings) -> list[str]:
         if model is None:
             return lines + ["request:     skipped (no model to ask; set BRIEF_MODEL)"]
         client.model = model
-        result = await client.complete_json(_ping_request())
+        ping = JsonRequest(
+            prompt_id="doctor.ping",
+            prompt_hash="0",
+            messages=[
+                {"role": "system", "content": 'Reply with the JSON object {"ok": true} and nothing else.'},
+                {"role": "user", "content": "ping"},
+            ],
+            schema_name="ping",
+            schema={
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}},
+                "required": ["ok"],
+                "additionalProperties": False,
+            },
+            max_tokens=20,
+            temperature=0.0,
+        )
+        result = await client.complete_json(ping)
         lines.append(
             f"request:     ok with {model} in {result.latency_s * 1000:.0f} ms "
-            f"({result.prompt_tokens}+{result.completion_tokens} tokens, json_mode {client.json_mode})"
+            f"({result.usage.prompt_tokens}+{result.usage.completion_tokens} tokens, json_mode {client.json_mode})"
         )
         return lines
     finally:
         await client.aclose()
-
-
-def _ping_request() -> JsonRequest:
-    from pipeline.model.client import JsonRequest
-
-    return JsonRequest(
-        prompt_id="doctor.ping",
-        prompt_hash="0",
-        messages=[
-            {"role": "system", "content": 'Reply with the JSON object {"ok": true} and nothing else.'},
-            {"role": "user", "content": "ping"},
-        ],
-        schema_name="ping",
-        schema={
-            "type": "object",
-            "properties": {"ok": {"type": "boolean"}},
-            "required": ["ok"],
-            "additionalProperties": False,
-        },
-        max_tokens=20,
-        temperature=0.0,
-    )

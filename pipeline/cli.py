@@ -15,9 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.errors import BriefError, ConfigError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from pipeline.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BriefError, ConfigError
+from pipeline.records import JSON_MODES
 
 app = typer.Typer(
     help="Turn foreign-language news articles into English summaries, glossaries and one briefing.",
@@ -29,11 +28,23 @@ cache_app = typer.Typer(help="Inspect or empty the model-call cache.", no_args_i
 app.add_typer(cache_app, name="cache")
 
 
-class JsonMode(str, Enum):
-    auto = "auto"
-    schema = "schema"
-    object = "object"
-    prompt = "prompt"
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("brief")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"brief {_version()}")
+        raise typer.Exit(EXIT_OK)
+
+
+# The choices come from the one definition of JSON modes (typer needs a str-valued Enum).
+JsonMode = Enum("JsonMode", {m: m for m in JSON_MODES}, type=str)  # type: ignore[misc]
 
 
 class OutputFormat(str, Enum):
@@ -49,6 +60,9 @@ CacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Cache dir
 @app.callback()
 def _global_options(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v decisions, -vv HTTP detail.")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Logging goes to stderr with the API key scrubbed, whatever the verbosity."""
     from pipeline.logs import configure_logging
@@ -57,8 +71,11 @@ def _global_options(
 
 
 def say(message: str) -> None:
-    """Everything for the user that is not the requested output goes to stderr."""
-    print(message, file=sys.stderr, flush=True)
+    """Everything for the user that is not the requested output goes to stderr: secrets and escapes removed."""
+    from pipeline.secrets import scrub
+    from pipeline.terminal import printable
+
+    print(printable(scrub(message)), file=sys.stderr, flush=True)
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -68,13 +85,13 @@ def fail(message: str, code: int) -> typer.Exit:
 
 def settings_from(flags: dict[str, Any], no_cache: bool = False) -> Any:
     from pipeline.config import load_settings
-    from pipeline.logs import redact
+    from pipeline.secrets import register
 
     try:
         settings = load_settings(flags, no_cache=no_cache)
     except ConfigError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
-    redact(settings.api_key)
+    register(settings.api_key)
     return settings
 
 
@@ -86,7 +103,7 @@ def clean(
     """Print the cleaned text of articles (web junk, pinyin and image placeholders removed)."""
     from pipeline.app import clean_inputs
 
-    cleaned = clean_inputs([path], sys.stdin.buffer)
+    cleaned = list(clean_inputs([path], sys.stdin.buffer))
     documents = [doc for item in cleaned for doc in item.documents]
     if as_json:
         print(json.dumps([d.to_json() for d in documents], ensure_ascii=False, indent=2))
@@ -102,10 +119,10 @@ def chunk(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of chunks.")] = False,
 ) -> None:
     """Split cleaned articles into token-bounded chunks at sentence boundaries."""
-    from pipeline.app import chunk_inputs, clean_inputs
+    from pipeline.app import chunk_documents, clean_inputs
 
-    cleaned = clean_inputs([path], sys.stdin.buffer)
-    chunks = chunk_inputs(cleaned, max_tokens)
+    cleaned = list(clean_inputs([path], sys.stdin.buffer))
+    chunks = chunk_documents([doc for item in cleaned for doc in item.documents], max_tokens)
     if as_json:
         print(json.dumps(chunks, ensure_ascii=False, indent=2))
     else:
@@ -162,29 +179,34 @@ def summarize(
     settings = settings_from(flags, no_cache=no_cache)
     stdin_mode = paths == ["-"]
     out_dir = out if stdin_mode else settings.out_dir
-    report = _run_summarize(settings, paths, out_dir, show_progress=not stdin_mode and sys.stderr.isatty())
-    if stdin_mode and report.results:
-        from pipeline.app import render_stdout
-
-        sys.stdout.write(render_stdout(report.results, output_format.value))
-        sys.stdout.flush()
+    report = _run_summarize(
+        settings,
+        paths,
+        out_dir,
+        show_progress=not stdin_mode and sys.stderr.isatty(),
+        stdout_format=output_format.value if stdin_mode else None,
+    )
     if not stdin_mode:
         _print_summary(report, out_dir)
-    raise typer.Exit(EXIT_FAILED if report.failed else EXIT_OK)
+    raise typer.Exit(report.exit_code)
 
 
-def _run_summarize(settings: Any, paths: list[str], out_dir: Path | None, show_progress: bool) -> Any:
-    from pipeline.app import summarize_inputs
+def _run_summarize(
+    settings: Any, paths: list[str], out_dir: Path | None, show_progress: bool, stdout_format: str | None
+) -> Any:
+    from pipeline.app import run_main, summarize_inputs
 
     progress = _ProgressBar() if show_progress else None
+    stdout = sys.stdout if stdout_format else None
+    job = summarize_inputs(settings, paths, sys.stdin.buffer, out_dir, say, progress, stdout, stdout_format or "md")
     try:
-        return asyncio.run(summarize_inputs(settings, paths, sys.stdin.buffer, out_dir, say, progress))
-    except KeyboardInterrupt:
+        return run_main(job)
+    except (KeyboardInterrupt, asyncio.CancelledError):
         raise fail(
             "interrupted: finished articles and run.json (marked interrupted) are written", EXIT_INTERRUPTED
         ) from None
-    except BriefError as exc:  # configuration-level failures: nothing could start
-        raise fail(str(exc), EXIT_USAGE) from exc
+    except BriefError as exc:  # the run could not start: configuration, output folder, endpoint
+        raise fail(str(exc), exc.exit_code) from exc
     finally:
         if progress:
             progress.close()
@@ -203,10 +225,13 @@ def _print_summary(report: Any, out_dir: Path | None) -> None:
 class _ProgressBar:
     """A one-line progress bar on stderr (only when stderr is a terminal)."""
 
-    def __call__(self, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} inputs")
+    def __call__(self, done: int, total: int | None) -> None:
+        if total is None:
+            sys.stderr.write(f"\r{done} inputs done")
+        else:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} inputs")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -222,7 +247,9 @@ def doctor(
     from pipeline.app import doctor as run_doctor
 
     settings = settings_from({"model": model, "base_url": base_url})
-    lines, reachable = asyncio.run(run_doctor(settings))
+    from pipeline.app import run_main
+
+    lines, reachable = run_main(run_doctor(settings))
     print("\n".join(lines))
     if not reachable:
         raise typer.Exit(EXIT_FAILED)
@@ -239,7 +266,11 @@ def cache_stats(cache_dir: CacheDirOpt = None) -> None:
 def cache_clear(cache_dir: CacheDirOpt = None) -> None:
     """Remove every cached model reply."""
     cache = _open_cache(cache_dir)
-    print(f"removed {cache.clear()} entries from {cache.directory}")
+    try:
+        removed = cache.clear()
+    except BriefError as exc:
+        raise fail(str(exc), exc.exit_code) from exc
+    print(f"removed {removed} entries from {cache.directory}")
 
 
 def _open_cache(cache_dir: Path | None) -> Any:

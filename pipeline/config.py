@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -10,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.records import JSON_MODES
+from pipeline.secrets import mask
 
-JSON_MODES = ("auto", "schema", "object", "prompt")
-# Local servers ignore the key, but the openai client insists on a non-empty one.
-PLACEHOLDER_KEY = "sk-no-key-required"
+# With a key but no endpoint, a user means what the openai SDK means: OpenAI's own API.
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+# Endpoints the user named: only these ever receive the API key.
+CONFIGURED_ORIGINS = frozenset({"flag", "env", "config", "openai-default"})
 
 
 def default_cache_dir() -> Path:
@@ -34,7 +39,7 @@ class Settings:
     """Everything a run needs, built once at the edge and passed down."""
 
     base_url: str | None = None  # None: discover a local server, else offline
-    api_key: str = field(default=PLACEHOLDER_KEY, repr=False)
+    api_key: str | None = field(default=None, repr=False)
     model: str | None = None
     timeout: float = 120.0
     connect_timeout: float = 5.0
@@ -52,17 +57,18 @@ class Settings:
 
     @property
     def masked_key(self) -> str:
-        return mask_secret(self.api_key)
+        return mask(self.api_key)
+
+    @property
+    def api_key_for_endpoint(self) -> str | None:
+        """The key, only for an endpoint the user configured: a discovered local server never gets it."""
+        return self.api_key if self.base_url_origin in CONFIGURED_ORIGINS else None
 
     def with_endpoint(self, base_url: str, model: str | None, origin: str) -> Settings:
         return replace(self, base_url=base_url, model=self.model or model, base_url_origin=origin)
 
 
-def mask_secret(secret: str) -> str:
-    """Show a key's shape without revealing it."""
-    if not secret or secret == PLACEHOLDER_KEY:
-        return "(none)"
-    return f"{secret[:3]}…{secret[-2:]}" if len(secret) > 8 else "****"
+mask_secret = mask
 
 
 _ENV_NAMES: dict[str, tuple[str, ...]] = {
@@ -88,32 +94,43 @@ def load_settings(
     """Merge flags > env > config file > defaults into Settings, validating each value."""
     environ = os.environ if environ is None else environ
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
-    path = config_path or _config_path_from(environ)
+    explicit = environ.get("BRIEF_CONFIG")
+    if explicit and not Path(explicit).expanduser().exists():
+        raise ConfigError(f"BRIEF_CONFIG: no config file at {explicit}")
+    path = Path(explicit).expanduser() if explicit else (config_path or default_config_path())
     layers: list[tuple[str, Mapping[str, Any]]] = [
         ("flag", flags),
         ("env", _from_env(environ)),
         ("config", _read_config_file(path)),
     ]
     merged: dict[str, Any] = {}
-    origin = "default"
+    origins: dict[str, str] = {}
     for name in (f.name for f in fields(Settings)):
         for layer_name, layer in layers:
             if name in layer and layer[name] not in ("", None):
                 merged[name] = layer[name]
-                if name == "base_url":
-                    origin = layer_name
+                origins[name] = layer_name
                 break
-    merged["base_url_origin"] = origin
+    merged["base_url_origin"] = origins.get("base_url", "default")
     if no_cache:
         merged["cache_dir"] = None
     elif "cache_dir" not in merged:
         merged["cache_dir"] = default_cache_dir()
-    return _validated(merged)
-
-
-def _config_path_from(environ: Mapping[str, str]) -> Path:
-    explicit = environ.get("BRIEF_CONFIG")
-    return Path(explicit) if explicit else default_config_path()
+    try:
+        settings = _validated(merged)
+    except ConfigError as exc:
+        bad = next((n for n in origins if str(exc).startswith(n)), None)
+        if bad is not None and origins[bad] == "config":
+            raise ConfigError(f"config file {path}: {exc}") from None
+        raise
+    if settings.base_url is None and settings.api_key and not settings.offline:
+        settings = replace(
+            settings,
+            base_url=OPENAI_DEFAULT_URL,
+            model=settings.model or OPENAI_DEFAULT_MODEL,
+            base_url_origin="openai-default",
+        )
+    return settings
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -156,8 +173,16 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise ConfigError(f"{name}: must be at least 1")
     if settings.max_chunk_tokens < 50:
         raise ConfigError("max_chunk_tokens: must be at least 50")
-    if settings.timeout <= 0 or settings.connect_timeout <= 0:
-        raise ConfigError("timeout: must be positive")
+    for name in ("timeout", "connect_timeout", "temperature"):
+        value = getattr(settings, name)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: must be a finite number, got {value!r}")
+    if not 0 < settings.timeout <= 86_400 or not 0 < settings.connect_timeout <= 3_600:
+        raise ConfigError("timeout: must be positive and at most a day")
+    if not 0 <= settings.temperature <= 2:
+        raise ConfigError("temperature: must be between 0 and 2")
+    if settings.concurrency > 1024 or settings.max_attempts > 100:
+        raise ConfigError("concurrency / max_attempts: at most 1024 and 100")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url: expected an http(s) URL, got {settings.base_url!r}")
     return settings
@@ -174,7 +199,14 @@ def _convert(name: str, value: Any) -> Any:
         if name == "offline":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if name == "base_url":
+            from pipeline.secrets import register_url
+
+            register_url(str(value))
             return str(value).rstrip("/")
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: invalid value {value!r}") from exc
+        raise ConfigError(f"{name}: invalid value {_shown(name, value)!r}") from exc
+
+
+def _shown(name: str, value: Any) -> Any:
+    return "[redacted]" if name == "api_key" else value

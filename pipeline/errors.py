@@ -1,21 +1,31 @@
-"""The error tree: every failure brief reports on purpose.
+"""The error tree: every failure brief reports on purpose, each with its exit code.
 
-BriefError                 base; str(err) is a one-line message for the user
-├── InputError             an article cannot be read or cleaned (names the file)   exit 1
-├── ConfigError            a setting is wrong or missing (names the setting)       exit 2
-├── CacheError             the cache directory cannot be used
-└── ModelError             a model call failed for good
-    ├── EndpointRejected   4xx the endpoint will never accept: says what to fix
-    ├── RetriesExhausted   transient faults outlasted the attempt budget
-    └── InvalidOutput      replies kept failing the JSON schema or content checks
+BriefError                   base; str(err) is a one-line message for the user        exit 1
+├── InputError               an article cannot be read or cleaned (names the file)   exit 1
+├── ConfigError              a setting is wrong or missing (names the setting)       exit 2
+│   └── OutputError          the output folder cannot be used, or would overwrite an input
+├── CacheError               the cache directory cannot be used                      exit 2
+├── ResourceError            a file shipped with brief is missing or damaged         exit 2
+└── ModelError               a model call failed for good                            exit 1
+    ├── EndpointUnavailable  the endpoint cannot be reached at all (wrong URL, down)   exit 2
+    ├── EndpointRejected     4xx the endpoint will never accept: says what to fix    exit 2 (401/403/404), 1 (400)
+    ├── RetriesExhausted     transient faults outlasted the attempt budget
+    └── InvalidOutput        replies kept failing the JSON schema or content checks
         └── OutputTruncated  the reply hit its token budget (finish_reason "length"): split the input
+
+Exit codes: 0 all inputs succeeded; 1 some input failed (the rest are written); 2 the run could
+not start (usage, configuration, endpoint); 130 interrupted (SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 class BriefError(Exception):
     """Base of every error brief raises on purpose."""
+
+    exit_code = EXIT_FAILED
 
 
 class InputError(BriefError):
@@ -30,13 +40,33 @@ class InputError(BriefError):
 class ConfigError(BriefError):
     """A setting is invalid; the message names the setting."""
 
+    exit_code = EXIT_USAGE
+
+
+class OutputError(ConfigError):
+    """The output folder cannot be written, or writing it would overwrite something brief did not create."""
+
 
 class CacheError(BriefError):
     """The cache directory cannot be created or written."""
 
+    exit_code = EXIT_USAGE
+
+
+class ResourceError(BriefError):
+    """A data file or prompt shipped with brief is missing or damaged (reinstall brief)."""
+
+    exit_code = EXIT_USAGE
+
 
 class ModelError(BriefError):
     """A model call failed after everything reasonable was tried."""
+
+
+class EndpointUnavailable(ModelError):
+    """Nothing usable answers at the configured endpoint: the run cannot start."""
+
+    exit_code = EXIT_USAGE
 
 
 class EndpointRejected(ModelError):
@@ -46,6 +76,9 @@ class EndpointRejected(ModelError):
         super().__init__(f"{status} from {base_url}: {hint}")
         self.status = status
         self.base_url = base_url
+        # A wrong key, a forbidden model or a wrong path fails every request alike: stop the run.
+        self.fatal = status in (401, 403, 404)
+        self.exit_code = EXIT_USAGE if self.fatal else EXIT_FAILED
 
 
 class RetriesExhausted(ModelError):

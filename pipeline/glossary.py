@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from pipeline.records import TERM_KINDS, ArticleResult, Document, GlossaryEntry
+from pipeline.records import TERM_KINDS, ArticleResult, Document, GlossaryEntry, TermKind
 
 Simplify = Callable[[str], str]
 # Names are written in many legitimate ways, so the dictionary check only warns on common words.
@@ -43,9 +43,7 @@ class RunTerm:
     articles: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return {**asdict(self.entry), "variants": self.variants, "articles": self.articles}
+        return {**self.entry.to_json(), "variants": self.variants, "articles": self.articles}
 
 
 def term_key(simplified: str) -> str:
@@ -86,12 +84,13 @@ def verify_terms(
             dropped += 1
             continue
         kind = candidate.get("kind", "term")
+        kind = kind if kind in TERM_KINDS else "term"
         kept.append(
             GlossaryEntry(
                 source=source,
                 source_simplified=simplify(source) if doc.language == "zh" else source,
                 target=target,
-                kind=kind if kind in TERM_KINDS else "term",
+                kind=kind,  # type: ignore[arg-type]  # checked against TERM_KINDS above
             )
         )
     return kept, dropped
@@ -128,28 +127,32 @@ def merge_entries(entries: Iterable[GlossaryEntry]) -> tuple[list[GlossaryEntry]
                 first,
                 source=_pick(Counter(e.source for e in group)),
                 target=target,
-                kind=_pick(Counter(e.kind for e in group)),
-                warnings=sorted({w for e in group for w in e.warnings}),
+                kind=cast(TermKind, _pick(Counter(e.kind for e in group))),
+                warnings=tuple(sorted({w for e in group for w in e.warnings})),
             )
         )
     return merged, conflicts
 
 
-def harmonise_run(results: list[ArticleResult]) -> tuple[list[RunTerm], list[Conflict]]:
-    """Give every term one English rendering across the run and rewrite each article to match.
+def harmonise_run(results: Sequence[ArticleResult]) -> tuple[list[ArticleResult], list[RunTerm], list[Conflict]]:
+    """Give every term one English rendering across the run: new results, the run's terms, the conflicts.
 
     Offline entries with no English do not vote, so they never override a model's rendering.
+    The results passed in are left as they are.
     """
-    all_entries = [e for r in results for e in r.glossary]
-    merged, conflicts = merge_entries(all_entries)
+    merged, conflicts = merge_entries(e for r in results for e in r.glossary)
     canonical = {term_key(e.source_simplified): e for e in merged}
+    harmonised: list[ArticleResult] = []
     for result in results:
+        glossary = []
         for entry in result.glossary:
             chosen = canonical[term_key(entry.source_simplified)]
-            entry.target, entry.kind = chosen.target, chosen.kind
+            same = entry.target == chosen.target and entry.kind == chosen.kind
+            glossary.append(entry if same else replace(entry, target=chosen.target, kind=chosen.kind))
+        harmonised.append(result if glossary == result.glossary else replace(result, glossary=glossary))
     variants: dict[str, set[str]] = {}
     articles: dict[str, dict[str, None]] = {}  # insertion-ordered set of article ids
-    for result in results:
+    for result in harmonised:
         for entry in result.glossary:
             key = term_key(entry.source_simplified)
             variants.setdefault(key, set()).add(entry.source)
@@ -159,16 +162,17 @@ def harmonise_run(results: list[ArticleResult]) -> tuple[list[RunTerm], list[Con
         key = term_key(entry.source_simplified)
         run_terms.append(RunTerm(entry, sorted(variants[key]), list(articles[key])))
     run_terms.sort(key=lambda t: (-len(t.articles), t.entry.source_simplified))
-    return run_terms, conflicts
+    return harmonised, run_terms, conflicts
 
 
-def enrich_with_dictionary(entries: Iterable[GlossaryEntry], lexicon: Lexicon) -> None:
+def enrich_with_dictionary(entries: Iterable[GlossaryEntry], lexicon: Lexicon) -> list[GlossaryEntry]:
     """Add pinyin and warn where the English matches no dictionary sense of a common word."""
+    enriched = []
     for entry in entries:
-        if not entry.pinyin:
-            entry.pinyin = lexicon.pinyin(entry.source_simplified)
-        if entry.kind in _NAME_KINDS or not entry.target:
-            continue
-        if lexicon.disagrees(entry.source_simplified, entry.target):
-            if "disagrees_with_cedict" not in entry.warnings:
-                entry.warnings.append("disagrees_with_cedict")
+        pinyin = entry.pinyin or lexicon.pinyin(entry.source_simplified)
+        warnings = entry.warnings
+        if entry.kind not in _NAME_KINDS and entry.target and "disagrees_with_cedict" not in warnings:
+            if lexicon.disagrees(entry.source_simplified, entry.target):
+                warnings = (*warnings, "disagrees_with_cedict")
+        enriched.append(replace(entry, pinyin=pinyin, warnings=warnings))
+    return enriched

@@ -1,38 +1,37 @@
-"""Run a batch: inputs → documents → article results → outputs, with a manifest of what happened."""
+"""The one orchestrator: sources -> documents -> results -> sinks, with a manifest of what happened.
+
+Inputs are pulled from the sources lazily and processed a few at a time; each finished article is
+kept (and stored in the results cache, so a killed run loses no paid-for work). At the end, or on
+interruption, the run's glossary is harmonised, which gives new records, and every sink receives
+each article exactly once, then the run (glossary, briefing, run.json).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.errors import BriefError, InputError
-from pipeline.glossary import harmonise_run
-from pipeline.output.render import (
-    BriefingGroup,
-    briefing_markdown,
-    dump_json,
-    render_article,
-    write_article,
-    write_atomic,
-    write_glossary,
-)
-from pipeline.records import ArticleResult, Document, Usage
+from pipeline.errors import BriefError, EndpointRejected, InputError
+from pipeline.glossary import Conflict, RunTerm, harmonise_run
+from pipeline.records import ArticleResult, Briefing, Document, InputReport, RawInput, RunReport, Usage
+from pipeline.terminal import one_line
 
 if TYPE_CHECKING:
     from pipeline.cache import Cache
 
-ProgressHook = Callable[[int, int], None]
+log = logging.getLogger(__name__)
+
+ProgressHook = Callable[[int, int | None], None]
+Notify = Callable[[str], None]
 
 
 class Summarizer(Protocol):
-    """Either path: the model (summarize.ModelSummarizer) or the offline triage."""
+    """Either path: the model (model.summarize.ModelSummarizer) or the offline triage."""
 
     @property
     def mode(self) -> str: ...
@@ -42,277 +41,226 @@ class Summarizer(Protocol):
 
     async def summarize(self, doc: Document) -> ArticleResult: ...
 
-    async def briefing(self, results: Sequence[ArticleResult], usage: Usage) -> tuple[str, list[BriefingGroup]]: ...
+    async def briefing(self, results: Sequence[ArticleResult]) -> Briefing: ...
 
     def fingerprint(self) -> str | None:
         """What decides a result besides the input bytes; None when results are not worth caching."""
 
 
 @dataclass
-class InputReport:
-    """What happened to one input file (a row of run.json)."""
+class RunOutcome:
+    """What the sinks receive at the end: the manifest, the harmonised glossary and the briefing."""
 
-    source: str
-    status: str = "pending"  # ok | failed | interrupted
-    error: str | None = None
-    documents: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    elapsed_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "error": self.error,
-            "documents": self.documents,
-            "requests": self.usage.requests,
-            "cache_hits": self.usage.cache_hits,
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "elapsed_s": round(self.elapsed_s, 3),
-        }
+    report: RunReport
+    terms: list[RunTerm] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    briefing: Briefing | None = None
 
 
-@dataclass
-class RunReport:
-    """The whole run: per-input rows, the results, and totals for run.json."""
+class Sink(Protocol):
+    """Where results go: a folder of files, stdout, run.json."""
 
-    mode: str
-    model: str | None
-    endpoint: str | None
-    inputs: list[InputReport] = field(default_factory=list)
-    results: list[ArticleResult] = field(default_factory=list)
-    briefing_usage: Usage = field(default_factory=Usage)
-    briefing_error: str | None = None
-    interrupted: bool = False
-    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    elapsed_s: float = 0.0
-    glossary_conflicts: list[dict[str, Any]] = field(default_factory=list)
-    client_stats: dict[str, Any] = field(default_factory=dict)
+    def article(self, result: ArticleResult) -> None:
+        """Take one finished, harmonised article (each exactly once)."""
 
-    @property
-    def failed(self) -> list[InputReport]:
-        return [i for i in self.inputs if i.status != "ok"]
-
-    def totals(self) -> dict[str, Any]:
-        usage = Usage()
-        for item in self.inputs:
-            usage.add(item.usage)
-        usage.add(self.briefing_usage)
-        return {
-            "inputs": len(self.inputs),
-            "ok": sum(1 for i in self.inputs if i.status == "ok"),
-            "failed": sum(1 for i in self.inputs if i.status == "failed"),
-            "documents": len(self.results),
-            "requests": usage.requests,
-            "cache_hits": usage.cache_hits,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "dropped_terms": sum(r.dropped_terms for r in self.results),
-            "elapsed_s": round(self.elapsed_s, 3),
-        }
-
-    def to_manifest(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "model": self.model,
-            "endpoint": self.endpoint,
-            "started": self.started,
-            "interrupted": self.interrupted,
-            "inputs": [i.to_json() for i in self.inputs],
-            "briefing_error": self.briefing_error,
-            "glossary_conflicts": self.glossary_conflicts,
-            "client": self.client_stats,
-            "totals": self.totals(),
-        }
+    def finish(self, outcome: RunOutcome) -> None:
+        """Take the run: its glossary, briefing and manifest."""
 
 
-def public_endpoint(base_url: str | None) -> str | None:
-    """Drop any user:password@ from a URL before it is written anywhere."""
-    if not base_url:
-        return None
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+Ingest = Callable[[RawInput, str], list[Document]]
 
 
-class DocumentIds:
-    """Hand out output ids; two inputs with the same file name must not overwrite each other."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-
-    def claim(self, wanted: str) -> str:
-        candidate, n = wanted, 1
-        while candidate in self.used:
-            n += 1
-            candidate = f"{wanted}~{n}"
-        self.used.add(candidate)
-        return candidate
+class _Stopped(BriefError):
+    """A fatal error (a rejected key) stopped the run; remaining inputs are skipped."""
 
 
 @dataclass
-class BatchJob:
+class Runner:
     """One `brief summarize` run over some inputs."""
 
     summarizer: Summarizer
-    out_dir: Path | None  # None: write nothing (stdin mode without --out)
+    ingest: Ingest  # RawInput, claimed id -> its documents (one per story)
+    sinks: Sequence[Sink] = ()
+    claim_id: Callable[[str], str] = lambda wanted: wanted
     endpoint: str | None = None
     max_parallel_inputs: int = 16
     progress: ProgressHook | None = None
-    on_error: Callable[[str], None] | None = None
+    on_error: Notify | None = None
     client_stats: Callable[[], dict[str, Any]] | None = None
     results_cache: Cache | None = None  # whole-article results by input bytes: re-runs skip every stage
+    total: int | None = None  # inputs expected, when the sources know it (for progress)
+    _fatal: BriefError | None = None
 
-    async def run(self, inputs: Sequence[tuple[str, bytes | InputError]]) -> RunReport:
+    async def run(self, inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> RunReport:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
-        report = RunReport(self.summarizer.mode, self.summarizer.model, public_endpoint(self.endpoint))
-        report.inputs = [InputReport(source) for source, _ in inputs]
+        report = RunReport(self.summarizer.mode, self.summarizer.model, self.endpoint)
         started = time.monotonic()
-        ids = DocumentIds()
         gate = asyncio.Semaphore(self.max_parallel_inputs)
+        tasks: list[asyncio.Task[None]] = []
         done = 0
 
-        async def one(index: int) -> None:
+        async def one(raw: RawInput, row: InputReport, doc_id: str) -> None:
             nonlocal done
-            async with gate:
-                await self._process(inputs[index], report.inputs[index], report, ids)
-            done += 1
-            if self.progress:
-                self.progress(done, len(inputs))
+            try:
+                await self._process(raw, row, doc_id, report)
+            finally:
+                gate.release()
+                done += 1
+                if self.progress:
+                    self.progress(done, self.total)
 
         try:
-            await asyncio.gather(*(one(i) for i in range(len(inputs))))
-            await self._finish(report)
+            async for raw in _aiter(inputs):
+                await gate.acquire()
+                row = InputReport(raw.source)
+                report.inputs.append(row)
+                if self._fatal is not None:
+                    gate.release()
+                    self._skip(row)
+                    continue
+                tasks.append(asyncio.create_task(one(raw, row, self.claim_id(raw.id_hint))))
+            await asyncio.gather(*tasks)
+            if self._fatal is not None:
+                report.fatal_error = str(self._fatal)
+                report.fatal_exit_code = self._fatal.exit_code
+            await self._finish(report, interrupted=False)
         except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             report.interrupted = True
             for item in report.inputs:
                 if item.status == "pending":
                     item.status = "interrupted"
+            report.elapsed_s = time.monotonic() - started
+            await self._finish(report, interrupted=True)
             raise
         finally:
             report.elapsed_s = time.monotonic() - started
-            self._write_run_files(report)
         return report
 
-    async def _process(
-        self, item: tuple[str, bytes | InputError], row: InputReport, report: RunReport, ids: DocumentIds
-    ) -> None:
-        from pipeline.ingest.documents import document_id, ingest
+    def _skip(self, row: InputReport) -> None:
+        row.status, row.error = "skipped", one_line(f"{row.source}: not attempted: {self._fatal}")
 
-        source, payload = item
+    async def _process(self, raw: RawInput, row: InputReport, doc_id: str, report: RunReport) -> None:
         started = time.monotonic()
         try:
-            if isinstance(payload, InputError):
-                raise payload
-            base_id = ids.claim(document_id(source))
-            key = self._results_key(payload, source, base_id)
+            if raw.error is not None:
+                raise raw.error
+            if self._fatal is not None:
+                self._skip(row)
+                return
+            key = self._results_key(raw, doc_id)
             cached = self.results_cache.get(key) if self.results_cache and key else None
-            if cached is not None:
-                self._reuse(cached, row, report)
-            else:
-                done = await self._summarize_all(ingest(payload, source, base_id), row, report)
-                if self.results_cache and key:
-                    entries = [{"result": result.to_json(), "files": list(files)} for result, files in done]
-                    self.results_cache.put(key, {"results": entries})
+            results = self._reuse(cached) if cached is not None else None
+            errors: list[str] = []
+            reused = results is not None
+            if results is None:
+                results, errors = await self._summarize_all(self.ingest(raw, doc_id))
+                if self.results_cache and key and not errors:
+                    self.results_cache.put(key, {"results": [r.to_json() for r in results]})
+            for result in results:  # stories that succeeded are kept even when a sibling failed
+                row.documents.append(result.id)
+                # A reused result cost this run no request: its calls count as cache hits here,
+                # while the article keeps the record of what producing it cost.
+                calls = result.usage.requests + result.usage.cache_hits
+                row.usage = row.usage + (Usage(cache_hits=calls) if reused else result.usage)
+                report.results.append(result)
+            if errors:
+                raise _DocumentsFailed("; ".join(errors))
             row.status = "ok"
+        except _Stopped:
+            self._skip(row)
         except BriefError as exc:
-            row.status, row.error = "failed", _one_line(str(exc) if isinstance(exc, InputError) else f"{source}: {exc}")
+            message = str(exc) if isinstance(exc, InputError) else f"{raw.source}: {exc}"
+            row.status, row.error = "failed", one_line(message)
             if self.on_error:
                 self.on_error(row.error)
         finally:
             row.elapsed_s = time.monotonic() - started
 
-    def _results_key(self, payload: bytes, source: str, base_id: str) -> str | None:
+    def _results_key(self, raw: RawInput, doc_id: str) -> str | None:
         fingerprint = self.summarizer.fingerprint()
-        if fingerprint is None:
+        if fingerprint is None or raw.payload is None:
             return None
         from pipeline.cache import cache_key
 
-        digest = hashlib.sha256(payload).hexdigest()
-        return cache_key({"results": fingerprint, "input": digest, "source": source, "id": base_id})
+        digest = hashlib.sha256(raw.payload).hexdigest()
+        meta = raw.meta.to_json() if not raw.meta.is_empty() else None
+        parts: dict[str, Any] = {"results": fingerprint, "input": digest, "source": raw.source, "id": doc_id}
+        if meta or raw.media_type != "text/plain":
+            parts["meta"], parts["media_type"] = meta, raw.media_type
+        return cache_key(parts)
 
-    def _reuse(self, cached: dict[str, Any], row: InputReport, report: RunReport) -> None:
-        """Results of an unchanged input: their model calls count as cache hits."""
-        for entry in cached["results"]:
-            result = ArticleResult.from_json(entry["result"])
-            json_text, markdown = entry["files"]
-            calls = result.usage.requests + result.usage.cache_hits
-            result.usage = Usage(cache_hits=calls)
-            self._record(result, row, report, (json_text, markdown))
+    @staticmethod
+    def _reuse(cached: dict[str, Any]) -> list[ArticleResult] | None:
+        """Results of an unchanged input, or None for an entry this version of brief cannot read."""
+        try:
+            return [ArticleResult.from_json(entry) for entry in cached["results"]]
+        except (KeyError, TypeError, ValueError):
+            return None
 
-    def _record(self, result: ArticleResult, row: InputReport, report: RunReport, rendered: tuple[str, str]) -> None:
-        row.documents.append(result.id)
-        row.usage.add(result.usage)
-        report.results.append(result)
-        if self.out_dir is not None:
-            write_article(self.out_dir, result, rendered)
+    async def _summarize_all(self, documents: list[Document]) -> tuple[list[ArticleResult], list[str]]:
+        """Summarise every story of one input (together); the results, and an error line per failed story."""
+        outcomes = await asyncio.gather(*(self._summarize_one(doc) for doc in documents), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, BriefError):
+                raise outcome
+        if any(isinstance(o, _Stopped) for o in outcomes):
+            raise _Stopped()
+        errors = [f"{doc.id}: {o}" for doc, o in zip(documents, outcomes, strict=True) if isinstance(o, BriefError)]
+        return [o for o in outcomes if isinstance(o, ArticleResult)], errors
 
-    async def _summarize_all(
-        self, documents: list[Document], row: InputReport, report: RunReport
-    ) -> list[tuple[ArticleResult, tuple[str, str]]]:
-        """Summarise every story of one input; all must succeed for the input to count as done.
+    async def _summarize_one(self, doc: Document) -> ArticleResult:
+        try:
+            return await self.summarizer.summarize(doc)
+        except EndpointRejected as exc:
+            if exc.fatal:
+                if self._fatal is None:
+                    self._fatal = exc
+                    if self.on_error:
+                        self.on_error(one_line(f"stopping: {exc}"))
+                raise _Stopped() from exc
+            raise
 
-        Returns each result with its rendered files (<id>.json, <id>.md), rendered once.
-        """
-        errors: list[str] = []
-        done: list[tuple[ArticleResult, tuple[str, str]]] = []
-        for doc in documents:
-            try:
-                result = await self.summarizer.summarize(doc)
-            except BriefError as exc:
-                errors.append(f"{doc.id}: {exc}")
-                continue
-            rendered = render_article(result)
-            done.append((result, rendered))
-            self._record(result, row, report, rendered)
-        if errors:
-            raise _DocumentsFailed("; ".join(errors))
-        return done
-
-    async def _finish(self, report: RunReport) -> None:
-        """Harmonise the glossary over the run and ask for the briefing."""
-        report.results.sort(key=lambda r: r.id)
-        before = [_renderings(r) for r in report.results]
-        terms, conflicts = harmonise_run(report.results)
+    async def _finish(self, report: RunReport, interrupted: bool) -> None:
+        """Harmonise the glossary over the run, ask for the briefing, hand everything to the sinks."""
+        results, terms, conflicts = harmonise_run(sorted(report.results, key=lambda r: r.id))
+        report.results = results
         report.glossary_conflicts = [c.to_json() for c in conflicts]
-        if self.out_dir is None:
-            return
-        for result, renderings in zip(report.results, before, strict=True):
-            if _renderings(result) != renderings:  # harmonising changed a term's English: rewrite
-                write_article(self.out_dir, result)
-        write_glossary(self.out_dir, terms, conflicts, report.mode)
-        if report.results:
-            try:
-                overview, groups = await self.summarizer.briefing(report.results, report.briefing_usage)
-            except BriefError as exc:
-                from pipeline.model.briefing import group_by_shared_terms
-
-                report.briefing_error = _one_line(f"briefing: {exc}")
-                if self.on_error:
-                    self.on_error(report.briefing_error)
-                overview, groups = f"(No overview: {report.briefing_error})", group_by_shared_terms(report.results)
-        else:
-            overview, groups = "No article could be processed.", []
-        failures = [(i.source, i.error or i.status) for i in report.failed]
-        text = briefing_markdown(overview, groups, report.results, terms, report.mode, failures)
-        write_atomic(self.out_dir / "briefing.md", text)
-
-    def _write_run_files(self, report: RunReport) -> None:
+        briefing = None
+        if not interrupted and self._fatal is None and results:
+            briefing = await self._briefing(results, report)
         if self.client_stats:
             report.client_stats = self.client_stats()
-        if self.out_dir is not None:
-            write_atomic(self.out_dir / "run.json", dump_json(report.to_manifest()))
+        outcome = RunOutcome(report, terms, conflicts, briefing)
+        for sink in self.sinks:
+            for result in results:
+                sink.article(result)
+            sink.finish(outcome)
+
+    async def _briefing(self, results: list[ArticleResult], report: RunReport) -> Briefing:
+        try:
+            briefing = await self.summarizer.briefing(results)
+        except BriefError as exc:
+            from pipeline.grouping import group_by_shared_terms
+
+            report.briefing_error = one_line(f"briefing: {exc}")
+            if self.on_error:
+                self.on_error(report.briefing_error)
+            return Briefing(f"(No overview: {report.briefing_error})", group_by_shared_terms(results), error=str(exc))
+        report.briefing_usage = briefing.usage
+        return briefing
 
 
 class _DocumentsFailed(BriefError):
-    """Some documents of one input failed; the others were written."""
+    """Some documents of one input failed; the others are not written either (the input is retried whole)."""
 
 
-def _renderings(result: ArticleResult) -> list[tuple[str, str]]:
-    return [(entry.target, entry.kind) for entry in result.glossary]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+async def _aiter(inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> AsyncIterator[RawInput]:
+    if isinstance(inputs, AsyncIterable):
+        async for item in inputs:
+            yield item
+    else:
+        for item in inputs:
+            yield item

@@ -58,7 +58,12 @@ def map_reply(article: str) -> dict[str, Any]:
     return {
         "title": f"Report of {size} characters",
         "summary": f"An English summary of a passage of {size} characters.",
-        "key_points": ["First point in English.", "Second point in English.", "Third point in English."],
+        # Points differ between passages, as a real model's would: a merge must not read as a loop.
+        "key_points": [
+            f"First point in English, from {size} characters.",
+            "Second point in English.",
+            "Third point in English.",
+        ],
         "glossary": glossary,
     }
 

@@ -15,7 +15,8 @@ import pytest
 from pipeline.cache import Cache
 from pipeline.config import Settings
 from pipeline.errors import EndpointRejected, InvalidOutput, OutputTruncated, RetriesExhausted
-from pipeline.model.client import JsonRequest, ModelClient, parse_retry_after
+from pipeline.model.client import JsonRequest, ModelClient
+from pipeline.model.retry import parse_retry_after
 from tests.fakeserver import FakeOpenAI
 
 SCHEMA = {
@@ -65,6 +66,7 @@ def settings(server: FakeOpenAI, **changes: Any) -> Settings:
         "max_attempts": 4,
         "concurrency": 4,
         "timeout": 5.0,
+        "base_url_origin": "flag",  # a configured endpoint: the only kind that receives the key
     }
     values.update(changes)
     return Settings(**values)
@@ -87,9 +89,9 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 def test_reply_is_parsed_validated_and_accounted(server: FakeOpenAI) -> None:
-    (result,) = call(ModelClient(settings(server), None), request())
-    assert result.data == GOOD and not result.cached and result.attempts == 1
-    assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    (result,) = call(ModelClient.for_settings(settings(server), None), request())
+    assert result.data == GOOD and not result.cached and result.usage.requests == 1
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
     (body,) = server.bodies()
     assert body["model"] == "fake-qwen" and body["max_tokens"] == 100
     assert body["response_format"]["type"] == "json_schema"
@@ -99,13 +101,15 @@ def test_reply_is_parsed_validated_and_accounted(server: FakeOpenAI) -> None:
 
 def test_second_run_is_served_from_cache_and_the_key_never_stored(server: FakeOpenAI, tmp_path: Path) -> None:
     secret = "sk-distinctive-secret-0042"
-    first = ModelClient(settings(server, api_key=secret), Cache(tmp_path))
+    first = ModelClient.for_settings(settings(server, api_key=secret), Cache(tmp_path))
     call(first, request("一"), request("二"))
     assert len(server.bodies()) == 2
-    again = ModelClient(settings(server, api_key="sk-another-key-99999"), Cache(tmp_path))  # key not in cache key
+    again = ModelClient.for_settings(
+        settings(server, api_key="sk-another-key-99999"), Cache(tmp_path)
+    )  # key not in cache key
     results = call(again, request("一"), request("二"))
     assert len(server.bodies()) == 2
-    assert all(r.cached and r.attempts == 0 and r.data == GOOD for r in results)
+    assert all(r.cached and r.usage.requests == 0 and r.data == GOOD for r in results)
     assert again.stats.cache_hits == 2 and again.stats.requests == 0
     for path in tmp_path.rglob("*"):
         if path.is_file():
@@ -113,11 +117,11 @@ def test_second_run_is_served_from_cache_and_the_key_never_stored(server: FakeOp
 
 
 def test_changed_prompt_or_model_misses_the_cache(server: FakeOpenAI, tmp_path: Path) -> None:
-    call(ModelClient(settings(server), Cache(tmp_path)), request())
-    call(ModelClient(settings(server, model="other-model"), Cache(tmp_path)), request())
+    call(ModelClient.for_settings(settings(server), Cache(tmp_path)), request())
+    call(ModelClient.for_settings(settings(server, model="other-model"), Cache(tmp_path)), request())
     changed = request()
     changed = JsonRequest(**{**changed.__dict__, "prompt_hash": "def"})
-    call(ModelClient(settings(server), Cache(tmp_path)), changed)
+    call(ModelClient.for_settings(settings(server), Cache(tmp_path)), changed)
     assert len(server.bodies()) == 3
 
 
@@ -125,10 +129,10 @@ def test_429_honours_retry_after_seconds(server: FakeOpenAI) -> None:
     server.script = ["429", "429"]
     server.retry_after = "7"
     waits = Waits()
-    client = ModelClient(settings(server), None, sleep=waits)
+    client = ModelClient.for_settings(settings(server), None, sleep=waits)
     (result,) = call(client, request())
     assert waits.seconds == [7.0, 7.0]
-    assert result.attempts == 3 and len(server.bodies()) == 3
+    assert result.usage.requests == 3 and len(server.bodies()) == 3
     assert client.stats.retries == 2
 
 
@@ -143,7 +147,7 @@ def test_retry_after_http_date() -> None:
 def test_server_errors_back_off_exponentially_then_give_up(server: FakeOpenAI, fault: str) -> None:
     server.script = [fault] * 10
     waits = Waits()
-    client = ModelClient(settings(server, max_attempts=4), None, sleep=waits)
+    client = ModelClient.for_settings(settings(server, max_attempts=4), None, sleep=waits)
     with pytest.raises(RetriesExhausted, match="gave up after 4 attempts"):
         call(client, request())
     assert len(server.bodies()) == 4
@@ -159,7 +163,7 @@ def test_client_errors_fail_at_once_saying_what_to_fix(server: FakeOpenAI, fault
     server.script = [fault]
     waits = Waits()
     with pytest.raises(EndpointRejected) as caught:
-        call(ModelClient(settings(server), None, sleep=waits), request())
+        call(ModelClient.for_settings(settings(server), None, sleep=waits), request())
     assert str(caught.value).startswith(f"{fault} from {server.base_url}: ")
     assert hint in str(caught.value)
     assert len(server.bodies()) == 1 and waits.seconds == []
@@ -168,9 +172,9 @@ def test_client_errors_fail_at_once_saying_what_to_fix(server: FakeOpenAI, fault
 @pytest.mark.parametrize("fault", ["malformed", "truncated", "empty", "invalid"])
 def test_bad_reply_is_retried_once_with_the_validation_error(server: FakeOpenAI, fault: str) -> None:
     server.script = [fault]
-    client = ModelClient(settings(server), None)
+    client = ModelClient.for_settings(settings(server), None)
     (result,) = call(client, request())
-    assert result.data == GOOD and result.attempts == 2
+    assert result.data == GOOD and result.usage.requests == 2
     first, second = server.bodies()
     correction = second["messages"][-1]["content"]
     assert correction.startswith("That reply was rejected:") and len(second["messages"]) == 4
@@ -179,7 +183,7 @@ def test_bad_reply_is_retried_once_with_the_validation_error(server: FakeOpenAI,
 
 def test_bad_reply_twice_is_a_recorded_failure(server: FakeOpenAI) -> None:
     server.script = ["invalid", "malformed"]
-    client = ModelClient(settings(server), None)
+    client = ModelClient.for_settings(settings(server), None)
     with pytest.raises(InvalidOutput):
         call(client, request())
     assert len(server.bodies()) == 2 and client.stats.failures == 1
@@ -192,40 +196,40 @@ def test_content_check_rejects_untranslated_replies(server: FakeOpenAI) -> None:
     def english(data: dict[str, Any]) -> str | None:
         return None if data["title"].isascii() else "title must be English"
 
-    (result,) = call(ModelClient(settings(server), None), request(check=english))
+    (result,) = call(ModelClient.for_settings(settings(server), None), request(check=english))
     assert result.data == GOOD
     assert "title must be English" in server.bodies()[1]["messages"][-1]["content"]
 
 
 def test_length_finish_is_never_a_result(server: FakeOpenAI) -> None:
     server.script = ["length"]
-    (result,) = call(ModelClient(settings(server), None), request(max_tokens=100))
+    (result,) = call(ModelClient.for_settings(settings(server), None), request(max_tokens=100))
     assert result.data == GOOD
     assert [b["max_tokens"] for b in server.bodies()] == [100, 200]
     server.reset()
     server.script = ["length", "length"]
     with pytest.raises(OutputTruncated):
-        call(ModelClient(settings(server), None), request(max_tokens=100))
+        call(ModelClient.for_settings(settings(server), None), request(max_tokens=100))
 
 
 def test_hung_connection_times_out_and_is_retried(server: FakeOpenAI) -> None:
     server.script = ["hang"]
     server.hang_seconds = 3
     waits = Waits()
-    (result,) = call(ModelClient(settings(server, timeout=0.5), None, sleep=waits), request())
-    assert result.data == GOOD and result.attempts == 2 and len(waits.seconds) == 1
+    (result,) = call(ModelClient.for_settings(settings(server, timeout=0.5), None, sleep=waits), request())
+    assert result.data == GOOD and result.usage.requests == 2 and len(waits.seconds) == 1
 
 
 def test_calls_run_concurrently_up_to_the_bound(server: FakeOpenAI) -> None:
     server.latency = 0.2
-    client = ModelClient(settings(server, concurrency=5), None)
+    client = ModelClient.for_settings(settings(server, concurrency=5), None)
     results = call(client, *(request(f"文章 {n}") for n in range(15)))
     assert len(results) == 15 and server.peak_in_flight == 5
 
 
 def test_auto_json_mode_steps_down_once_and_remembers(server: FakeOpenAI) -> None:
     server.reject_schema = True  # llama.cpp's Python server: HTTP 500 for json_schema
-    client = ModelClient(settings(server), None)
+    client = ModelClient.for_settings(settings(server), None)
 
     async def sequential() -> None:
         for n in range(3):
@@ -241,7 +245,7 @@ def test_auto_json_mode_steps_down_once_and_remembers(server: FakeOpenAI) -> Non
 
 def test_prompt_mode_when_no_response_format_is_accepted(server: FakeOpenAI) -> None:
     server.reject_schema = server.reject_object = True
-    (result,) = call(ModelClient(settings(server), None), request())
+    (result,) = call(ModelClient.for_settings(settings(server), None), request())
     assert result.data == GOOD
     last = server.bodies()[-1]
     assert "response_format" not in last and '"required": ["title", "points"]' in last["messages"][0]["content"]
@@ -250,15 +254,15 @@ def test_prompt_mode_when_no_response_format_is_accepted(server: FakeOpenAI) -> 
 def test_explicit_json_mode_is_not_second_guessed(server: FakeOpenAI) -> None:
     server.reject_schema = True
     with pytest.raises(EndpointRejected, match="--json-mode"):
-        call(ModelClient(settings(server, json_mode="schema"), None), request())
+        call(ModelClient.for_settings(settings(server, json_mode="schema"), None), request())
     assert len(server.bodies()) == 1
 
 
 def test_corrupt_cache_entry_is_a_counted_miss(server: FakeOpenAI, tmp_path: Path) -> None:
-    call(ModelClient(settings(server), Cache(tmp_path)), request())
+    call(ModelClient.for_settings(settings(server), Cache(tmp_path)), request())
     (entry,) = tmp_path.rglob("*.json")
     entry.write_bytes(entry.read_bytes()[:20])
-    client = ModelClient(settings(server), Cache(tmp_path))
+    client = ModelClient.for_settings(settings(server), Cache(tmp_path))
     (result,) = call(client, request())
     assert not result.cached and len(server.bodies()) == 2
     assert client.stats.corrupt_cache_entries == 1
@@ -266,7 +270,7 @@ def test_corrupt_cache_entry_is_a_counted_miss(server: FakeOpenAI, tmp_path: Pat
 
 def test_list_models(server: FakeOpenAI) -> None:
     server.models = ["qwen2.5-7b-instruct", "other"]
-    client = ModelClient(settings(server), None)
+    client = ModelClient.for_settings(settings(server), None)
 
     async def models() -> list[str]:
         try:

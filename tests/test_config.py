@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import PLACEHOLDER_KEY, load_settings, mask_secret
+from pipeline.config import load_settings, mask_secret
 from pipeline.errors import ConfigError
 
 
@@ -37,7 +37,7 @@ def test_legacy_openai_api_base_is_honoured(tmp_path: Path) -> None:
 
 def test_no_key_is_fine_for_local_servers_and_never_shown(tmp_path: Path) -> None:
     settings = load_settings({}, {"OPENAI_API_KEY": ""}, tmp_path / "none.toml")
-    assert settings.api_key == PLACEHOLDER_KEY and settings.masked_key == "(none)"
+    assert settings.api_key is None and settings.masked_key == "(none)"
     keyed = load_settings({}, {"OPENAI_API_KEY": "sk-abcdefghijklmnop"}, tmp_path / "none.toml")
     assert keyed.masked_key == "sk-…op" and "abcdefghijklmnop" not in repr(keyed)
     assert mask_secret("short") == "****"

@@ -88,8 +88,9 @@ def test_harmonise_gives_one_rendering_across_articles() -> None:
     r1 = result("a", [entry("通義千問", "Tongyi Qianwen")])
     r2 = result("b", [entry("通义千问", "Qwen")])
     r3 = result("c", [entry("通义千问", "Tongyi Qianwen")])
-    terms, conflicts = harmonise_run([r1, r2, r3])
-    assert {e.target for r in (r1, r2, r3) for e in r.glossary} == {"Tongyi Qianwen"}
+    harmonised, terms, conflicts = harmonise_run([r1, r2, r3])
+    assert {e.target for r in harmonised for e in r.glossary} == {"Tongyi Qianwen"}
+    assert r2.glossary[0].target == "Qwen"  # the records passed in are left as they were
     assert len(terms) == 1
     assert terms[0].variants == ["通义千问", "通義千問"]
     assert terms[0].articles == ["a", "b", "c"]
@@ -100,8 +101,8 @@ def test_offline_blank_renderings_do_not_outvote_a_model_rendering() -> None:
     r1 = result("a", [entry("英偉達", "")])
     r2 = result("b", [entry("英偉達", "")])
     r3 = result("c", [entry("英偉達", "Nvidia")])
-    harmonise_run([r1, r2, r3])
-    assert r1.glossary[0].target == "Nvidia"
+    harmonised, _, _ = harmonise_run([r1, r2, r3])
+    assert harmonised[0].glossary[0].target == "Nvidia"
 
 
 class FakeLexicon:
@@ -118,7 +119,7 @@ class FakeLexicon:
 )
 def test_dictionary_warnings_spare_names(kind: str, target: str, warned: bool) -> None:
     e = GlossaryEntry("人工智能", "人工智能", target, kind)
-    enrich_with_dictionary([e], FakeLexicon())
+    (e,) = enrich_with_dictionary([e], FakeLexicon())
     assert e.pinyin == "rén gōng zhì néng"
     assert ("disagrees_with_cedict" in e.warnings) is warned
 

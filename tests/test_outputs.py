@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.fsutil import write_atomic
 from pipeline.glossary import RunTerm
 from pipeline.model.prompts import delimit, load_prompt
-from pipeline.output.render import OFFLINE_BANNER, article_markdown, glossary_tsv, write_atomic
+from pipeline.output.render import OFFLINE_BANNER, article_markdown, glossary_tsv
 from pipeline.records import ArticleResult, GlossaryEntry
-from pipeline.runner import public_endpoint
+from pipeline.secrets import public_url as public_endpoint
 
 
 def term(source: str, target: str) -> RunTerm:

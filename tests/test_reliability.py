@@ -28,7 +28,9 @@ SEED_DOCUMENTS = 6  # five files, one holding two stories
 
 def brief_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BRIEF_"))}
-    env.update({"BRIEF_CONFIG": str(tmp_path / "no-config.toml"), "PYTHONUNBUFFERED": "1"}, **extra)
+    config = tmp_path / "empty-config.toml"  # an empty config of our own: the user's is never read
+    config.touch()
+    env.update({"BRIEF_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}, **extra)
     return env
 
 

@@ -7,7 +7,11 @@ import os
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.sources.files import MAX_INPUT_BYTES, read_inputs
+from pipeline.sources.files import MAX_INPUT_BYTES, file_inputs
+
+
+def read_inputs(paths: list[str], stdin: io.BytesIO) -> list[tuple[str, bytes | InputError | None]]:
+    return [(raw.source, raw.error or raw.payload) for raw in file_inputs(paths, stdin)]
 
 
 def reasons(inputs: list) -> dict[str, str]:

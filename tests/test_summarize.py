@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.config import Settings
 from pipeline.ingest.documents import ingest
 from pipeline.ingest.language import to_simplified
 from pipeline.ingest.mojibake import MOJIBAKE_MARKER
@@ -18,7 +16,8 @@ from pipeline.ingest.tokens import count_tokens
 from pipeline.model.client import ModelClient
 from pipeline.model.summarize import ModelSummarizer, SummaryOptions
 from pipeline.records import ArticleResult, Document
-from tests.fakeserver import FakeOpenAI, default_responder
+from tests.fakeserver import default_responder
+from tests.inprocess import InProcessBackend
 from tests.responders import INVENTED_TERM, prompt_kind
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -37,27 +36,22 @@ def between(text: str, tag: str) -> str:
     return text.split(f"<{tag}>\n", 1)[1].rsplit(f"\n</{tag}>", 1)[0]
 
 
-def summarize(server: FakeOpenAI, doc: Document, chunk_tokens: int) -> ArticleResult:
-    settings = Settings(base_url=server.base_url, model="fake-qwen", concurrency=4, timeout=10.0)
+def summarize(server: InProcessBackend, doc: Document, chunk_tokens: int) -> ArticleResult:
     options = SummaryOptions(chunk_tokens, 512, 0.0, MOJIBAKE_MARKER)
 
     async def run() -> ArticleResult:
-        client = ModelClient(settings, None)
-        try:
-            return await ModelSummarizer(client, "fake-qwen", options, count_tokens, to_simplified).summarize(doc)
-        finally:
-            await client.aclose()
+        client = ModelClient(server, None, "fake-qwen", concurrency=4)
+        return await ModelSummarizer(client, options, count_tokens, to_simplified).summarize(doc)
 
     return asyncio.run(run())
 
 
 @pytest.fixture()
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
+def server() -> InProcessBackend:
+    return InProcessBackend()
 
 
-def test_long_article_merges_in_stages_within_the_budget(server: FakeOpenAI) -> None:
+def test_long_article_merges_in_stages_within_the_budget(server: InProcessBackend) -> None:
     doc = seed_document("001")
     budget = 150
     result = summarize(server, doc, budget)
@@ -75,7 +69,7 @@ def test_long_article_merges_in_stages_within_the_budget(server: FakeOpenAI) -> 
     assert 3 <= len(result.key_points) <= 7
 
 
-def test_reply_cut_at_its_budget_twice_splits_the_chunk(server: FakeOpenAI) -> None:
+def test_reply_cut_at_its_budget_twice_splits_the_chunk(server: InProcessBackend) -> None:
     doc = seed_document("003")
     server.script = ["length", "length"]
     result = summarize(server, doc, 4000)  # one chunk: the whole article
@@ -87,7 +81,7 @@ def test_reply_cut_at_its_budget_twice_splits_the_chunk(server: FakeOpenAI) -> N
     assert result.title
 
 
-def test_reply_still_in_chinese_is_rejected_and_asked_again(server: FakeOpenAI) -> None:
+def test_reply_still_in_chinese_is_rejected_and_asked_again(server: InProcessBackend) -> None:
     doc = seed_document("003")
     answered: list[str] = []
 
@@ -106,7 +100,7 @@ def test_reply_still_in_chinese_is_rejected_and_asked_again(server: FakeOpenAI) 
     assert result.title.isascii()
 
 
-def test_glossary_is_verified_against_the_article(server: FakeOpenAI) -> None:
+def test_glossary_is_verified_against_the_article(server: InProcessBackend) -> None:
     doc = seed_document("000")
     result = summarize(server, doc, 4000)
     sources = [entry.source for entry in result.glossary]

@@ -1,48 +1,36 @@
-"""The one way brief talks to a model: OpenAI-compatible chat completions returning validated JSON.
+"""Validated JSON completions over any backend: cache, JSON-mode ladder, retries, corrective retry, stats.
 
-Retries (tenacity only; the SDK's own are off so they don't stack), Retry-After, bounded
-concurrency, the JSON-mode fallback ladder (schema → object → prompt), validation with one
-corrective retry, and the on-disk cache all live here.
+Transport-independent: the backend makes one attempt; this module decides what to send, whether
+to retry (tenacity strategies: Retry-After, else capped jittered backoff; never 400/401/403/404),
+which JSON mode to use, whether a reply is valid, and what is cached.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.cache import Cache, cache_key
-from pipeline.config import Settings
+from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
+
+from pipeline.cache import cache_key
 from pipeline.errors import EndpointRejected, InvalidOutput, ModelError, OutputTruncated, RetriesExhausted
+from pipeline.model.backends import Backend, FormatRefused, Reply, Transient
+from pipeline.model.jsonmode import FALLBACK, request_arguments
+from pipeline.model.retry import default_wait
+from pipeline.model.validate import Check, Verdict, check_data, check_reply
+from pipeline.records import Usage
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+    from pipeline.cache import Cache
+    from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 
-Check = Callable[[dict[str, Any]], str | None]
 Sleep = Callable[[float], Awaitable[None]]
-
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-_HINTS = {
-    400: "the endpoint rejected the request: {detail}",
-    401: "check OPENAI_API_KEY",
-    403: "the key may not use this model or endpoint: check OPENAI_API_KEY and --model",
-    404: "no such model or path: check --base-url (usually ends in /v1) and --model (`brief doctor` lists models)",
-}
-# What endpoints say when they do not support a response_format (llama.cpp's Python server answers
-# json_schema with HTTP 500 "Input should be 'text' or 'json_object'").
-_FORMAT_REFUSAL = re.compile(r"response_format|json_schema|json_object|'text' or|structured output", re.IGNORECASE)
-_MAX_RETRY_AFTER = 120.0
-_BACKOFF_INITIAL = 0.5
-_BACKOFF_MAX = 30.0
-_FALLBACK = {"schema": "object", "object": "prompt"}
 
 
 @dataclass(frozen=True)
@@ -57,21 +45,21 @@ class JsonRequest:
     max_tokens: int
     temperature: float
     check: Check | None = field(default=None, compare=False)  # content rule beyond the schema
+    salvageable: tuple[str, ...] = ()  # arrays whose invalid items are dropped instead of failing the reply
 
 
 @dataclass(frozen=True)
 class CallResult:
     data: dict[str, Any]
-    prompt_tokens: int
-    completion_tokens: int
+    usage: Usage  # what this call cost in this run (a cache hit: one hit, no request)
     latency_s: float
-    attempts: int  # HTTP requests this call made (0 for a cache hit)
     cached: bool
+    salvaged: int = 0
 
 
 @dataclass
-class RunStats:
-    """Totals over every call of a run, for run.json."""
+class ClientStats:
+    """Reliability totals over every call of a run, for run.json."""
 
     calls: int = 0
     requests: int = 0
@@ -87,141 +75,67 @@ class RunStats:
     waits_s: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["waited_s"] = round(sum(data.pop("waits_s")), 3)
+        data = {k: v for k, v in vars(self).items() if k != "waits_s"}
+        data["waited_s"] = round(sum(self.waits_s), 3)
         return data
 
 
-@dataclass
-class _Reply:
-    content: str
-    finish_reason: str | None
-    prompt_tokens: int
-    completion_tokens: int
-
-
-class _FormatRefused(Exception):
-    """The endpoint does not take this response_format; the next mode down may work."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying, with the wait the server asked for, if any."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, min(float(value), _MAX_RETRY_AFTER))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    delta = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, min(delta, _MAX_RETRY_AFTER))
-
-
-def extract_json(content: str) -> Any:
-    """Parse a reply; tolerate a Markdown code fence or prose around one JSON object."""
-    text = content.strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1).strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        start, end = text.find("{"), text.rfind("}")
-        if 0 <= start < end:
-            return json.loads(text[start : end + 1])
-        raise
-
-
-def validation_error(content: str, request: JsonRequest) -> tuple[dict[str, Any] | None, str | None]:
-    """(data, None) for a good reply, else (None, what is wrong with it)."""
-    if not content.strip():
-        return None, "the reply was empty"
-    try:
-        data = extract_json(content)
-    except json.JSONDecodeError as exc:
-        return None, f"the reply is not valid JSON ({exc.msg} at character {exc.pos})"
-    problem = data_problem(data, request)
-    return (None, problem) if problem else (data, None)
-
-
-def data_problem(data: Any, request: JsonRequest) -> str | None:
-    """What is wrong with parsed reply data: the schema first, then the request's content check."""
-    from jsonschema import Draft202012Validator
-
-    errors = sorted(Draft202012Validator(request.schema).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].path) or "the top level"
-        return f"the reply does not match the schema at {where}: {errors[0].message}"
-    return request.check(data) if request.check else None
-
-
 class ModelClient:
-    """Validated JSON completions from one endpoint and model, cached and retried."""
+    """Validated JSON completions from one backend and model, cached and retried."""
 
-    def __init__(self, settings: Settings, cache: Cache | None, sleep: Sleep | None = None) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        backend: Backend,
+        cache: Cache | None,
+        model: str = "",
+        *,
+        json_mode: str = "auto",
+        max_attempts: int = 5,
+        concurrency: int = 8,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.backend = backend
         self.cache = cache
-        self.model = settings.model or ""
-        self.base_url = settings.base_url or ""
-        self.json_mode = "schema" if settings.json_mode == "auto" else settings.json_mode
-        self._auto = settings.json_mode == "auto"
+        self.model = model
+        self.json_mode = "schema" if json_mode == "auto" else json_mode
+        self._auto = json_mode == "auto"
+        self.max_attempts = max_attempts
         self._sleep: Sleep = sleep or asyncio.sleep
-        self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
-        self._openai: AsyncOpenAI | None = None
-        self.stats = RunStats(json_mode=self.json_mode)
+        self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        self.stats = ClientStats(json_mode=self.json_mode)
+        self.fatal: EndpointRejected | None = None  # set once a 401/403/404 shows no request can succeed
 
-    # -- plumbing ---------------------------------------------------------------------------
+    @classmethod
+    def for_settings(cls, settings: Settings, cache: Cache | None, sleep: Sleep | None = None) -> ModelClient:
+        """A client for the OpenAI-compatible endpoint in `settings`."""
+        from pipeline.model.backends.openai_http import OpenAIHTTPBackend
 
-    def _sdk(self) -> AsyncOpenAI:
-        if self._openai is None:
-            from openai import AsyncOpenAI, Timeout
+        backend = OpenAIHTTPBackend(
+            settings.base_url or "",
+            settings.api_key_for_endpoint,
+            settings.timeout,
+            settings.connect_timeout,
+            max_connections=max(settings.concurrency, 8),
+        )
+        return cls(
+            backend,
+            cache,
+            settings.model or "",
+            json_mode=settings.json_mode,
+            max_attempts=settings.max_attempts,
+            concurrency=settings.concurrency,
+            sleep=sleep,
+        )
 
-            self._openai = AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self.settings.api_key,
-                max_retries=0,  # tenacity retries; two layers would multiply attempts
-                timeout=Timeout(self.settings.timeout, connect=self.settings.connect_timeout),
-            )
-        return self._openai
-
-    def open(self) -> None:
-        """Build the SDK client now rather than on the first request (TLS context, connection pool)."""
-        self._sdk()
+    @property
+    def base_url(self) -> str:
+        return self.backend.base_url
 
     async def aclose(self) -> None:
-        if self._openai is not None:
-            await self._openai.close()
-            self._openai = None
-
-    def _rejected(self, status: int, detail: str) -> EndpointRejected:
-        hint = _HINTS.get(status, _HINTS[400]).format(detail=detail[:200])
-        return EndpointRejected(status, self.base_url, hint)
-
-    # -- public -----------------------------------------------------------------------------
+        await self.backend.aclose()
 
     async def list_models(self) -> list[str]:
-        """Model ids the endpoint serves."""
-        import openai
-
-        try:
-            page = await self._sdk().models.list()
-        except openai.APIStatusError as exc:
-            raise self._rejected(exc.status_code, _detail(exc)) from None
-        except openai.APIConnectionError as exc:
-            raise ModelError(f"cannot reach {self.base_url}: {_connection_reason(exc)}") from None
-        return [model.id for model in page.data]
+        return await self.backend.list_models()
 
     def key_for(self, request: JsonRequest) -> str:
         """Cache key: model, prompt id and hash, messages, schema and sampling; never the API key."""
@@ -236,37 +150,59 @@ class ModelClient:
             }
         )
 
-    async def complete_json(self, request: JsonRequest) -> CallResult:
-        """A validated JSON reply for `request`, from the cache when possible."""
-        self.stats.calls += 1
-        key = self.key_for(request)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            self.stats.corrupt_cache_entries = self.cache.corrupt_reads
-            if hit is not None and self._still_valid(hit, request):
-                self.stats.cache_hits += 1
-                return CallResult(hit["data"], 0, 0, 0.0, 0, cached=True)
-            self.stats.cache_misses += 1
-        try:
-            result = await self._complete(request)
-        except ModelError:
-            self.stats.failures += 1
-            raise
+    def cached(self, request: JsonRequest, key: str | None = None) -> CallResult | None:
+        """The cached result of `request`, re-checked against today's rules, or None."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(key or self.key_for(request))
+        self.stats.corrupt_cache_entries = self.cache.corrupt_reads
+        if hit is None:
+            return None
+        verdict = self._recheck(hit, request)
+        if verdict.data is None:
+            return None
+        return CallResult(verdict.data, Usage(cache_hits=1), 0.0, cached=True, salvaged=verdict.salvaged)
+
+    def _recheck(self, hit: dict[str, Any], request: JsonRequest) -> Verdict:
+        data = hit.get("data")
+        if not isinstance(data, dict):
+            return Verdict(None, "not an object")
+        return check_data(data, request.schema, request.check, request.salvageable)
+
+    def store(self, key: str, request: JsonRequest, data: dict[str, Any], usage: Usage) -> None:
         if self.cache is not None:
             self.cache.put(
                 key,
                 {
-                    "data": result.data,
+                    "data": data,
                     "model": self.model,
                     "prompt": request.prompt_id,
-                    "usage": [result.prompt_tokens, result.completion_tokens],
+                    "usage": [usage.prompt_tokens, usage.completion_tokens],
                 },
             )
-        return result
 
-    def _still_valid(self, hit: dict[str, Any], request: JsonRequest) -> bool:
-        data = hit.get("data")
-        return isinstance(data, dict) and data_problem(data, request) is None
+    async def complete_json(self, request: JsonRequest) -> CallResult:
+        """A validated JSON reply for `request`, from the cache when possible."""
+        self.stats.calls += 1
+        key = self.key_for(request)
+        hit = self.cached(request, key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        if self.cache is not None:
+            self.stats.cache_misses += 1
+        if self.fatal is not None:
+            self.stats.failures += 1
+            raise self.fatal
+        try:
+            result = await self._complete(request)
+        except ModelError as exc:
+            self.stats.failures += 1
+            if isinstance(exc, EndpointRejected) and exc.fatal:
+                self.fatal = exc
+            raise
+        self.store(key, request, result.data, result.usage)
+        return result
 
     # -- one call: validation and output-budget retries ---------------------------------------
 
@@ -274,74 +210,83 @@ class ModelClient:
         started = time.monotonic()
         messages = list(request.messages)
         max_tokens = request.max_tokens
-        attempts = prompt_tokens = completion_tokens = 0
+        usage = Usage()
         corrected = enlarged = False
+        last_content: str | None = None
         while True:
             reply, sent = await self._send(request, messages, max_tokens)
-            attempts += sent
-            prompt_tokens += reply.prompt_tokens
-            completion_tokens += reply.completion_tokens
-            if reply.finish_reason == "length":
-                if enlarged:
-                    raise OutputTruncated(f"reply cut at {max_tokens} tokens twice ({request.prompt_id})")
+            usage = usage + Usage(sent, 0, reply.prompt_tokens, reply.completion_tokens)
+            if reply.finish_reason == "length" or reply.looping:
+                # A looping reply gains nothing from a bigger budget; a long honest one may.
+                if enlarged or reply.looping:
+                    raise OutputTruncated(f"reply cut at {max_tokens} tokens ({request.prompt_id})")
                 enlarged, max_tokens = True, max_tokens * 2
                 log.info("%s: reply hit the output budget; retrying with %d tokens", request.prompt_id, max_tokens)
                 continue
-            data, problem = validation_error(reply.content, request)
-            if data is not None:
+            verdict = check_reply(reply.content, request.schema, request.check, request.salvageable)
+            if verdict.data is not None:
                 latency = time.monotonic() - started
-                return CallResult(data, prompt_tokens, completion_tokens, latency, attempts, cached=False)
+                return CallResult(verdict.data, usage, latency, cached=False, salvaged=verdict.salvaged)
             self.stats.invalid_replies += 1
-            if corrected:
-                raise InvalidOutput(f"{request.prompt_id}: {problem}")
-            corrected = True
-            log.info("%s: invalid reply (%s); asking once more", request.prompt_id, problem)
+            # A corrective retry that got the same reply again would only repeat itself.
+            if corrected or reply.content == last_content:
+                raise InvalidOutput(f"{request.prompt_id}: {verdict.problem}")
+            corrected, last_content = True, reply.content
+            log.info("%s: invalid reply (%s); asking once more", request.prompt_id, verdict.problem)
             messages = [
                 *request.messages,
                 {"role": "assistant", "content": reply.content[:2000]},
                 {
                     "role": "user",
-                    "content": f"That reply was rejected: {problem}. Reply again with only the corrected JSON object.",
+                    "content": f"That reply was rejected: {verdict.problem}. "
+                    "Reply again with only the corrected JSON object.",
                 },
             ]
 
     # -- one request: transient retries and the JSON-mode ladder -----------------------------
 
-    async def _send(self, request: JsonRequest, messages: list[dict[str, str]], max_tokens: int) -> tuple[_Reply, int]:
-        """Send until a reply arrives; returns it and the number of HTTP requests made."""
+    async def _send(self, request: JsonRequest, messages: list[dict[str, str]], max_tokens: int) -> tuple[Reply, int]:
+        """Send until a reply arrives; returns it and the number of requests made."""
         sent = 0
         while True:
             mode = self.json_mode
             try:
                 reply, tries = await self._send_with_retries(request, messages, max_tokens, mode)
                 return reply, sent + tries
-            except _FormatRefused as refusal:
+            except FormatRefused as refusal:
                 sent += 1
-                if not self._auto or mode not in _FALLBACK:
-                    raise EndpointRejected(
-                        400,
-                        self.base_url,
-                        f"it does not accept --json-mode {mode} ({refusal}); try --json-mode object or prompt",
-                    ) from None
-                if self.json_mode == mode:  # another call may have stepped down already
-                    self.json_mode = self.stats.json_mode = _FALLBACK[mode]
-                    log.warning(
-                        "%s refuses response_format %s; using json mode %s for this run",
-                        self.base_url,
-                        mode,
-                        self.json_mode,
-                    )
+                self.step_down(mode, str(refusal))
+
+    def step_down(self, mode: str, reason: str) -> None:
+        """Use the next JSON mode down for the rest of the run, or fail when that is not allowed."""
+        if not self._auto or mode not in FALLBACK:
+            raise EndpointRejected(
+                400,
+                self.base_url,
+                f"it does not accept --json-mode {mode} ({reason}); try --json-mode object or prompt",
+            )
+        if self.json_mode == mode:  # another call may have stepped down already
+            self.json_mode = self.stats.json_mode = FALLBACK[mode]
+            log.warning(
+                "%s refuses response_format %s; using json mode %s for this run", self.base_url, mode, self.json_mode
+            )
+
+    def body(
+        self, request: JsonRequest, messages: Sequence[dict[str, str]], max_tokens: int, mode: str
+    ) -> dict[str, Any]:
+        """The chat-completions request body for a JSON mode."""
+        arguments = request_arguments(list(messages), request.schema_name, request.schema, mode, describe_schema=False)
+        return {"model": self.model, "max_tokens": max_tokens, "temperature": request.temperature, **arguments}
 
     async def _send_with_retries(
         self, request: JsonRequest, messages: list[dict[str, str]], max_tokens: int, mode: str
-    ) -> tuple[_Reply, int]:
-        from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
-
+    ) -> tuple[Reply, int]:
         tries = 0
+        body = self.body(request, messages, max_tokens, mode)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=default_wait(),
+            retry=retry_if_exception_type(Transient),
             sleep=self._record_sleep,
             reraise=False,
         )
@@ -351,105 +296,26 @@ class ModelClient:
                     tries += 1
                     if tries > 1:
                         self.stats.retries += 1
-                    reply = await self._post(request, messages, max_tokens, mode)
+                    reply = await self._post(body)
         except RetryError as exc:
             last = exc.last_attempt.exception()
             raise RetriesExhausted(f"gave up after {tries} attempts against {self.base_url}: {last}") from None
         return reply, tries
 
-    def _wait(self, state: Any) -> float:
-        """Retry-After when the server sent one, else capped exponential backoff with jitter."""
-        import random
-
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, _Transient) and error.retry_after is not None:
-            return error.retry_after
-        backoff = min(_BACKOFF_MAX, _BACKOFF_INITIAL * 2 ** (state.attempt_number - 1))
-        return backoff / 2 + random.uniform(0, backoff / 2)
-
     async def _record_sleep(self, seconds: float) -> None:
         self.stats.waits_s.append(seconds)
+        log.info("retrying in %.1f s", seconds)
         await self._sleep(seconds)
 
-    async def _post(self, request: JsonRequest, messages: list[dict[str, str]], max_tokens: int, mode: str) -> _Reply:
-        """One HTTP request, holding a concurrency slot only while it is in flight."""
-        import openai
-
-        body = {"model": self.model, **_arguments(request, messages, max_tokens, mode)}
+    async def _post(self, body: dict[str, Any]) -> Reply:
+        """One request, holding a concurrency slot only while it is in flight."""
         async with self._semaphore:
             self.stats.requests += 1
             try:
-                # The SDK's raw post (its documented route for custom bodies) sends our JSON as is:
-                # the typed create() walks every message and schema through a slow transform.
-                completion = await self._sdk().post("/chat/completions", cast_to=object, body=body)
-            except openai.APITimeoutError:
-                raise _Transient(f"no reply within {self.settings.timeout:g} s") from None
-            except openai.APIConnectionError as exc:
-                raise _Transient(f"connection failed: {_connection_reason(exc)}") from None
-            except openai.APIStatusError as exc:
-                raise self._classify(exc, mode) from None
-        reply = _parse_completion(completion)
+                reply = await self.backend.send(body)
+            except Transient as exc:
+                log.info("%s: %s", self.base_url, exc)
+                raise
         self.stats.prompt_tokens += reply.prompt_tokens
         self.stats.completion_tokens += reply.completion_tokens
         return reply
-
-    def _classify(self, exc: Any, mode: str) -> Exception:
-        status = int(exc.status_code)
-        detail = _detail(exc)
-        if mode != "prompt" and status in (400, 422, 500) and _FORMAT_REFUSAL.search(detail):
-            return _FormatRefused(f"HTTP {status}: {detail[:120]}")
-        if status in RETRYABLE_STATUS:
-            retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            return _Transient(f"HTTP {status}: {detail[:120]}", retry_after)
-        return self._rejected(status, detail)
-
-
-def _parse_completion(completion: Any) -> _Reply:
-    """Content, finish reason and usage of a chat completion, tolerating what servers leave out."""
-    if not isinstance(completion, dict):
-        raise _Transient(f"unexpected reply body {str(completion)[:80]!r}")
-    choices = completion.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message") or {}
-    usage = completion.get("usage") or {}
-    return _Reply(
-        content=str(message.get("content") or ""),
-        finish_reason=choice.get("finish_reason"),
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
-
-
-def _arguments(request: JsonRequest, messages: list[dict[str, str]], max_tokens: int, mode: str) -> dict[str, Any]:
-    """Request arguments for a JSON mode; weaker modes spell the schema out in the system prompt."""
-    arguments: dict[str, Any] = {"max_tokens": max_tokens, "temperature": request.temperature}
-    if mode == "schema":
-        arguments["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": request.schema},
-        }
-    else:
-        if mode == "object":  # llama.cpp honours the schema here; others ignore it
-            arguments["response_format"] = {"type": "json_object", "schema": request.schema}
-        schema_note = (
-            "\n\nReply with a single JSON object, no prose and no code fence, valid against this JSON Schema:\n"
-            + json.dumps(request.schema, ensure_ascii=False)
-        )
-        messages = [dict(messages[0], content=messages[0]["content"] + schema_note), *messages[1:]]
-    arguments["messages"] = messages
-    return arguments
-
-
-def _detail(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        message = error.get("message") if isinstance(error, dict) else error
-        if message:
-            return str(message)
-    return str(getattr(exc, "message", "") or exc)
-
-
-def _connection_reason(exc: Exception) -> str:
-    cause = exc.__cause__ or exc.__context__
-    return str(cause or exc) or type(exc).__name__

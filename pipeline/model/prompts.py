@@ -12,6 +12,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ResourceError
+
 # Installed, prompts/ ships as the package `pipeline.prompt_files`; in a bare checkout it sits
 # beside pipeline/.
 _PROMPT_PACKAGE = "pipeline.prompt_files"
@@ -52,7 +54,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
-            raise KeyError(f"prompt placeholder {{{{{key}}}}} has no value")
+            raise ResourceError(f"prompt placeholder {{{{{key}}}}} has no value")
         return values[key]
 
     return _PLACEHOLDER.sub(replace, template)
@@ -67,7 +69,7 @@ def load_prompt(name: str, version: int | None = None) -> Prompt:
         if (m := _FILE_NAME.match(entry.name)) and m.group("name") == name
     }
     if not files:
-        raise FileNotFoundError(f"no prompt file named {name}.v*.md")
+        raise ResourceError(f"no prompt file named {name}.v*.md (reinstall brief)")
     chosen = version if version is not None else max(files)
     raw = files[chosen].read_bytes()
     return parse_prompt(name, chosen, raw.decode("utf-8"), hashlib.sha256(raw).hexdigest())
@@ -86,7 +88,7 @@ def parse_prompt(name: str, version: int, text: str, digest: str) -> Prompt:
     sections = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
     missing = {"system", "user", "schema"} - sections.keys()
     if missing:
-        raise ValueError(f"prompt {name}.v{version}: missing section(s) {sorted(missing)}")
+        raise ResourceError(f"prompt {name}.v{version}: missing section(s) {sorted(missing)}")
     schema_text = sections["schema"].removeprefix("```json").removesuffix("```").strip()
     return Prompt(
         name=name,

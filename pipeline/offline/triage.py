@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.dictionary import Dictionary, load_dictionary
-from pipeline.records import ArticleResult, Document, GlossaryEntry, Usage
+from pipeline.records import ArticleResult, Document, GlossaryEntry, TermKind, Usage
 
 OFFLINE_FLAG = "offline"
 MAX_KEY_POINTS = 5
@@ -32,12 +32,18 @@ _LATIN_NAME = re.compile(rf"(?<![A-Za-z0-9]){_LATIN_WORD}(?: [A-Z][A-Za-z0-9]*(?
 # Acronyms every AI article repeats: true, but no help in telling articles apart.
 _GENERIC_LATIN = frozenset("ai api app apps gpu gpus cpu ceo cto it pc vs ic photo to c ok usa us uk eu".split())
 _KEYWORD_POS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "eng", "vn", "j"})
-_NAME_POS = {"nr": "person", "nrt": "person", "nrfg": "person", "ns": "place", "nt": "organisation"}
+_NAME_POS: dict[str, TermKind] = {
+    "nr": "person",
+    "nrt": "person",
+    "nrfg": "person",
+    "ns": "place",
+    "nt": "organisation",
+}
 # Parts of speech that never start or end a merged name (particles, prepositions, pronouns...).
 _FUNCTION_POS = frozenset({"c", "d", "p", "r", "u", "uj", "ul", "uz", "ud", "ug", "uv", "x", "y", "f", "q", "t"})
 # Parts of speech a name can be built from (千 is m, 大 in 大模型 is a).
 _NOMINAL_POS = frozenset({"j", "m", "a", "an", "b", "zg", "ng", "vn", "l", "nz"})
-_KIND_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+_KIND_CUES: tuple[tuple[TermKind, re.Pattern[str]], ...] = (
     (
         "organisation",
         re.compile(
@@ -331,7 +337,7 @@ def _is_latin_name(word: str) -> bool:
     return any(ch.isupper() or ch.isdigit() for ch in word) or bool(re.search(r"[.\-+]", word))
 
 
-def _dictionary_kind(dictionary: Dictionary, term: str) -> str | None:
+def _dictionary_kind(dictionary: Dictionary, term: str) -> TermKind | None:
     found = dictionary.best(term, prefer_noun=True)
     if found is None or not found[0].is_proper:
         return None
@@ -341,9 +347,9 @@ def _dictionary_kind(dictionary: Dictionary, term: str) -> str | None:
     return None
 
 
-def _context_kind(term: str, analysis: str) -> str | None:
+def _context_kind(term: str, analysis: str) -> TermKind | None:
     """Guess a name's kind from the words right after it (微软公司, 千问APP)."""
-    votes: Counter[str] = Counter()
+    votes: Counter[TermKind] = Counter()
     for match in re.finditer(re.escape(term), analysis):
         after = analysis[match.end() : match.end() + 4].lstrip()
         if after.startswith(_ORG_AFTER):
@@ -353,7 +359,7 @@ def _context_kind(term: str, analysis: str) -> str | None:
     return votes.most_common(1)[0][0] if votes else None
 
 
-def guess_kind(keyword: Keyword, dictionary: Dictionary, analysis: str) -> str:
+def guess_kind(keyword: Keyword, dictionary: Dictionary, analysis: str) -> TermKind:
     """Kind from the dictionary's gloss first, then jieba's tag, then the surrounding words."""
     kind = _dictionary_kind(dictionary, keyword.simplified)
     if kind:

@@ -1,17 +1,13 @@
-"""Write results: per-article Markdown and JSON, the glossary (TSV, JSON), the briefing, run.json."""
+"""Pure renderers: per-article Markdown and JSON, the glossary (TSV, JSON), the briefing."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pipeline.glossary import Conflict, RunTerm
-from pipeline.records import ArticleResult, GlossaryEntry
+from pipeline.records import ArticleResult, BriefingGroup, GlossaryEntry
 
 OFFLINE_BANNER = (
     "> **OFFLINE MODE — no language model was used.** This is a keyword triage: the summary "
@@ -19,39 +15,6 @@ OFFLINE_BANNER = (
     "CC-CEDICT dictionary (blank where it has none). Configure a model endpoint for English "
     "summaries (see README)."
 )
-
-
-@dataclass
-class BriefingGroup:
-    """Articles about one story, under an English label."""
-
-    label: str
-    article_ids: list[str]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a crash never leaves a half-written output.
-
-    An identical file is left alone: a re-run of an unchanged folder rewrites nothing.
-    """
-    if _holds(path, text):
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _holds(path: Path, text: str) -> bool:
-    try:
-        return path.read_text(encoding="utf-8") == text
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def dump_json(data: Any) -> str:
@@ -101,12 +64,6 @@ def render_article(result: ArticleResult) -> tuple[str, str]:
     return dump_json(result.to_json()), article_markdown(result)
 
 
-def write_article(out_dir: Path, result: ArticleResult, rendered: tuple[str, str] | None = None) -> None:
-    json_text, markdown = rendered or render_article(result)
-    write_atomic(out_dir / f"{result.id}.json", json_text)
-    write_atomic(out_dir / f"{result.id}.md", markdown)
-
-
 def _tsv_field(text: str) -> str:
     return " ".join(text.replace("\t", " ").split())
 
@@ -126,14 +83,13 @@ def glossary_tsv(terms: Iterable[RunTerm]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def write_glossary(out_dir: Path, terms: list[RunTerm], conflicts: list[Conflict], mode: str) -> None:
-    write_atomic(out_dir / "glossary.tsv", glossary_tsv(terms))
+def glossary_json(terms: Sequence[RunTerm], conflicts: Sequence[Conflict], mode: str) -> str:
     payload = {
         "mode": mode,
         "terms": [t.to_json() for t in terms],
         "conflicts": [c.to_json() for c in conflicts],
     }
-    write_atomic(out_dir / "glossary.json", dump_json(payload))
+    return dump_json(payload)
 
 
 def briefing_markdown(

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.errors import InputError
+from pipeline.records import RawInput
 
 ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
 # A news article is a few tens of kilobytes; anything this large is a dump, not an article.
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 STDIN = "-"
-
-Input = tuple[str, bytes | InputError]
 
 
 def read_article(path: Path) -> bytes | InputError:
@@ -84,22 +83,47 @@ def _is_loop(path: Path) -> bool:
     return False
 
 
-def read_inputs(paths: Sequence[str], stdin: BinaryIO) -> list[Input]:
-    """(source, bytes or InputError) for every input named, in order; folders expanded."""
-    inputs: list[Input] = []
+def file_id(source: str) -> str:
+    """The id stem of a file input: its name without extension ("stdin" for -).
+
+    "#" is reserved for story numbers (story.txt with two stories gives story#1, story#2), so a
+    file named story#1.txt becomes story_1; other characters a file name may hold but an output
+    name should not (control characters, leading dots) are replaced too.
+    """
+    if source == STDIN:
+        return "stdin"
+    stem = Path(source).stem
+    safe = "".join("_" if c == "#" or not c.isprintable() or c in "/\\" else c for c in stem).lstrip(".")
+    return safe or "article"
+
+
+def file_inputs(
+    paths: Sequence[str], stdin: BinaryIO, skip: Callable[[Path], bool] = lambda path: False
+) -> Iterator[RawInput]:
+    """Every input named, in order, folders expanded; bytes are read only when the input is reached.
+
+    `skip` leaves out files inside a folder that must not be read (the run's own outputs).
+    """
     for name in paths:
         if name == STDIN:
-            inputs.append((STDIN, _within_limit(STDIN, stdin.read(MAX_INPUT_BYTES + 1))))
+            payload = _within_limit(STDIN, stdin.read(MAX_INPUT_BYTES + 1))
+            yield _raw(STDIN, payload)
             continue
         path = Path(name)
         if path.is_dir():
-            articles = folder_articles(path)
+            articles = [a for a in folder_articles(path) if isinstance(a, InputError) or not skip(a)]
             if not articles:
-                inputs.append((name, InputError(name, "folder holds no .txt, .md or .html articles")))
+                yield _raw(name, InputError(name, "folder holds no .txt, .md or .html articles"))
             for item in articles:
-                inputs.append((item.source, item) if isinstance(item, InputError) else (str(item), read_article(item)))
+                yield _raw(item.source, item) if isinstance(item, InputError) else _raw(str(item), read_article(item))
         elif path.is_symlink() and _is_loop(path):
-            inputs.append((name, InputError(name, "symlink loop")))
+            yield _raw(name, InputError(name, "symlink loop"))
         else:
-            inputs.append((name, read_article(path)))
-    return inputs
+            yield _raw(name, read_article(path))
+
+
+def _raw(source: str, payload: bytes | InputError) -> RawInput:
+    media = "text/html" if source.lower().endswith((".html", ".htm")) else "text/plain"
+    if isinstance(payload, InputError):
+        return RawInput(source, file_id(source), error=payload, media_type=media)
+    return RawInput(source, file_id(source), payload, media_type=media)

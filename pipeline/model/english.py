@@ -1,0 +1,60 @@
+"""Content checks on model replies beyond the schema: English, not copied source text or repetitive junk."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Past this share of CJK characters, a reply is still source text rather than English.
+_UNTRANSLATED_SHARE = 0.2
+_WORD = re.compile(r"[A-Za-z0-9']+")
+
+
+def cjk_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum(1 for c in letters if _CJK.match(c)) / len(letters) if letters else 0.0
+
+
+def is_repetitive(text: str) -> bool:
+    """A text whose words are mostly one phrase over and over (a looping small model)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < 12:
+        return False
+    trigrams = Counter(zip(words, words[1:], words[2:], strict=False))
+    most = trigrams.most_common(1)[0][1]
+    return most >= 4 and most * 3 >= len(words) / 2
+
+
+def _repeated_points(points: list[Any]) -> bool:
+    """One point written three times or more, making up half the list: a loop, not a summary."""
+    texts = Counter(" ".join(str(p).lower().split()) for p in points)
+    most = texts.most_common(1)[0][1] if texts else 0
+    return most >= 3 and most * 2 >= sum(texts.values())
+
+
+def english_check(data: dict[str, Any]) -> str | None:
+    """Reject replies still in the source language, and titles or points that are repetitive junk."""
+    points = data.get("key_points", [])
+    prose = " ".join([str(data.get("title", "")), str(data.get("summary", "")), *map(str, points)])
+    if cjk_share(prose) > _UNTRANSLATED_SHARE:
+        return "title, summary and key_points must be written in English, not copied from the article"
+    for item in data.get("glossary", []):
+        if isinstance(item, dict) and cjk_share(str(item.get("target", ""))) > _UNTRANSLATED_SHARE:
+            return f"glossary target for {item.get('source')!r} must be English"
+    if is_repetitive(str(data.get("title", ""))) or _repeated_points(points):
+        return "the title or key points repeat themselves: write each point once"
+    if is_repetitive(str(data.get("summary", ""))):
+        return "the summary repeats the same phrase: write it once, in plain sentences"
+    return None
+
+
+def overview_check(data: dict[str, Any]) -> str | None:
+    """The briefing's overview must be English and not a loop."""
+    overview = str(data.get("overview", ""))
+    if cjk_share(overview) > _UNTRANSLATED_SHARE:
+        return "overview must be written in English"
+    if is_repetitive(overview):
+        return "the overview repeats the same phrase: write it once, in plain sentences"
+    return None

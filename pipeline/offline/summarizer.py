@@ -1,0 +1,50 @@
+"""The no-model path as a Summarizer: keyword triage and extractive summaries, labelled offline."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+
+from pipeline.dictionary import Dictionary
+from pipeline.grouping import group_by_shared_terms
+from pipeline.records import ArticleResult, Briefing, Document
+
+
+def offline_overview(results: Sequence[ArticleResult]) -> str:
+    """Say what an offline run found, from the glossaries alone."""
+    counts = Counter(f"{e.source} ({e.target})" if e.target else e.source for r in results for e in r.glossary[:10])
+    top = ", ".join(term for term, _ in counts.most_common(12))
+    return (
+        f"Offline keyword triage of {len(results)} article(s); no model summarised them. "
+        f"Most frequent key terms: {top or 'none found'}."
+    )
+
+
+class OfflineSummarizer:
+    """Triage without a model; nothing is cached (it is fast) and nothing is invented."""
+
+    mode = "offline"
+    model = None
+
+    def __init__(self) -> None:
+        self._dictionary: Dictionary | None = None
+
+    def fingerprint(self) -> None:
+        return None
+
+    def dictionary(self) -> Dictionary:
+        if self._dictionary is None:
+            from pipeline.dictionary import load_dictionary
+
+            self._dictionary = load_dictionary()
+        return self._dictionary
+
+    async def summarize(self, doc: Document) -> ArticleResult:
+        from pipeline.offline.triage import summarize_offline
+
+        dictionary = self.dictionary() if doc.language == "zh" else None
+        return replace(summarize_offline(doc, dictionary), meta=doc.meta)
+
+    async def briefing(self, results: Sequence[ArticleResult]) -> Briefing:
+        return Briefing(offline_overview(results), group_by_shared_terms(results))

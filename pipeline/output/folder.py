@@ -1,0 +1,110 @@
+"""The output folder: brief writes only files it created, never an input, never a file it did not make.
+
+Ownership is recorded in `.brief-outputs` (one file name per line) inside the folder. A file that
+exists but is not listed there belongs to the user: brief refuses to replace it (an article gets
+another id instead; a run file such as briefing.md cannot, so the run stops before it starts).
+Folders written by older versions of brief (a run.json but no list) are adopted from run.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from pipeline.errors import OutputError
+from pipeline.fsutil import write_atomic
+
+log = logging.getLogger(__name__)
+
+OWNED_LIST = ".brief-outputs"
+RUN_FILES = ("run.json", "briefing.md", "glossary.tsv", "glossary.json")
+# Article ids that would be read as run files, or clash with them.
+RESERVED_IDS = frozenset({"run", "briefing", "glossary", OWNED_LIST})
+
+
+def owned_files(folder: Path) -> set[str]:
+    """Names of the files brief wrote in `folder` (empty when it wrote none)."""
+    try:
+        listed = (folder / OWNED_LIST).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return _adopted(folder)
+    return {line for line in listed.splitlines() if line and "/" not in line}
+
+
+def _adopted(folder: Path) -> set[str]:
+    """Files of a folder written by brief before ownership lists existed: what its run.json names."""
+    try:
+        manifest = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        ids = [doc for row in manifest["inputs"] for doc in row["documents"]]
+        if not {"mode", "inputs", "totals"} <= manifest.keys():
+            return set()
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    names = {f"{i}{suffix}" for i in ids if isinstance(i, str) for suffix in (".md", ".json")}
+    return names | set(RUN_FILES)
+
+
+class OutputFolder:
+    """One output folder for one run: which names are free, and the writes themselves."""
+
+    def __init__(self, path: Path, inputs: Iterable[Path] = ()) -> None:
+        self.path = path
+        self._inputs = {_real(p) for p in inputs}
+        self._owned = owned_files(path)
+        self._written: set[str] = set()
+
+    def check(self) -> None:
+        """Before any request: the folder is writable and the run files are not someone else's."""
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(f"--out {self.path}: exists and is not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"--out {self.path}: cannot create it ({exc.strerror or exc})") from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise OutputError(f"--out {self.path}: not writable (choose another --out)")
+        if self._owned and not (self.path / OWNED_LIST).exists():  # adopted from an older brief's run.json
+            for name in sorted(self._owned):
+                self._record_owned(name)
+        for name in RUN_FILES:
+            if not self.usable(name):
+                raise OutputError(
+                    f"--out {self.path}: {name} there was not written by brief (or is an input); "
+                    "choose an empty or brief-made folder"
+                )
+
+    def usable(self, name: str) -> bool:
+        """Whether brief may write `name`: not an input, and either absent or brief's own."""
+        target = self.path / name
+        if _real(target) in self._inputs:
+            return False
+        if name in self._owned or name in self._written or not os.path.lexists(target):
+            return True
+        self._owned = owned_files(self.path)  # another brief process may have written it meanwhile
+        return name in self._owned
+
+    def id_is_free(self, doc_id: str) -> bool:
+        return doc_id not in RESERVED_IDS and all(self.usable(f"{doc_id}{s}") for s in (".md", ".json"))
+
+    def write(self, name: str, text: str) -> None:
+        if not self.usable(name):  # checked when ids were claimed; a race with the user is still refused
+            raise OutputError(f"{self.path / name}: exists and was not written by brief; not overwritten")
+        if name not in self._owned and name not in self._written:
+            self._written.add(name)
+            self._record_owned(name)  # listed before it exists: a crash never leaves an unlisted file of ours
+        write_atomic(self.path / name, text)
+
+    def _record_owned(self, name: str) -> None:
+        # One short append per name: atomic on local file systems, so two processes never lose a line.
+        with open(self.path / OWNED_LIST, "a", encoding="utf-8") as handle:
+            handle.write(f"{name}\n")
+
+
+def _real(path: Path) -> str:
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return str(path)
