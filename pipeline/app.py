@@ -156,8 +156,8 @@ async def open_session(settings: Settings) -> Session:
     from pipeline.model.summarize import ModelSummarizer, SummaryOptions
 
     cache = Cache(resolved.cache_dir) if resolved.cache_dir else None
-    if cache is not None and hasattr(cache, "check_writable"):
-        cache.check_writable()
+    if cache is not None:
+        cache.check_writable()  # before the first paid-for request, not after it
     client = ModelClient.for_settings(resolved, cache)
     try:
         model = await choose_model(client, resolved)

@@ -258,7 +258,10 @@ def doctor(
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None) -> None:
     """Show where the cache is, how many entries it holds and their size."""
-    stats = _open_cache(cache_dir).stats()
+    try:
+        stats = _open_cache(cache_dir).stats()
+    except BriefError as exc:
+        raise fail(str(exc), exc.exit_code) from exc
     print(f"path:    {stats.path}\nentries: {stats.entries}\nbytes:   {stats.bytes}\ncorrupt: {stats.corrupt}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cache import Cache
+from pipeline.cache import DATABASE_NAME, Cache
 from pipeline.config import Settings
 from pipeline.errors import EndpointRejected, InvalidOutput, OutputTruncated, RetriesExhausted
 from pipeline.model.client import JsonRequest, ModelClient
@@ -260,8 +261,8 @@ def test_explicit_json_mode_is_not_second_guessed(server: FakeOpenAI) -> None:
 
 def test_corrupt_cache_entry_is_a_counted_miss(server: FakeOpenAI, tmp_path: Path) -> None:
     call(ModelClient.for_settings(settings(server), Cache(tmp_path)), request())
-    (entry,) = tmp_path.rglob("*.json")
-    entry.write_bytes(entry.read_bytes()[:20])
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:  # damage the one entry's value in place
+        db.execute("UPDATE entries SET value = substr(value, 1, 20)")
     client = ModelClient.for_settings(settings(server), Cache(tmp_path))
     (result,) = call(client, request())
     assert not result.cached and len(server.bodies()) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import Cache
+from pipeline.cache import DATABASE_NAME, Cache
 from tests.brief_args import summarize_args
 from tests.fakeserver import FakeOpenAI
 
@@ -142,7 +143,8 @@ def test_two_processes_share_a_folder_and_cache(tmp_path):
         json.loads(path.read_text())
     cache = Cache(tmp_path / "cache")
     assert cache.stats().corrupt == 0
-    assert all(cache.get(path.stem) is not None for path in (tmp_path / "cache").rglob("*.json"))
+    keys = cache.entries()
+    assert keys and all(cache.get(key) is not None for key in keys)
 
 
 def test_corrupt_cache_entries_are_misses_reported_not_crashes(tmp_path):
@@ -151,10 +153,14 @@ def test_corrupt_cache_entries_are_misses_reported_not_crashes(tmp_path):
         args = brief_args(fake, tmp_path, source=SEEDS / "003_5cb4fd5a6fe695d5.txt")
         assert run_brief(args, env).returncode == 0
         first = len(fake.bodies())
-        entries = sorted((tmp_path / "cache").rglob("*.json"))  # model calls and the article's results
-        for n, entry in enumerate(entries):
-            whole = entry.read_bytes()
-            entry.write_bytes(whole[: len(whole) // 2] if n % 2 else b"\x00garbage")
+        with sqlite3.connect(tmp_path / "cache" / DATABASE_NAME) as db:  # model calls and the article's results
+            entries = [key for (key,) in db.execute("SELECT key FROM entries ORDER BY key")]
+            for n, key in enumerate(entries):
+                db.execute(
+                    "UPDATE entries SET value = CASE WHEN ? THEN substr(value, 1, length(value) / 2) "
+                    "ELSE x'00' END WHERE key = ?",
+                    (n % 2, key),
+                )
         done = run_brief(args, env)
         resent = len(fake.bodies()) - first
     assert done.returncode == 0, done.stderr
