@@ -1,0 +1,150 @@
+"""The faithfulness guard's entry points: check an article, the overview, a run's names; word a repair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline.checks.fragments import check_fragments
+from pipeline.checks.names import NAME_KINDS, PinyinOf, check_names
+from pipeline.checks.numbers import check_numbers
+from pipeline.checks.prose import Fields, GlossaryItem, build_terms, iter_fields
+from pipeline.checks.source import SourceFacts, source_facts
+from pipeline.records import CheckFlag
+
+_KIND_ORDER = {"number": 0, "untranslated": 1, "name": 2}
+
+
+@dataclass(frozen=True)
+class ArticleProse:
+    """One article's English fields and its own glossary, for the run-level name check."""
+
+    id: str
+    fields: Fields
+    glossary: Sequence[GlossaryItem] = field(default_factory=tuple)
+
+
+def check_article(
+    source_text: str,
+    fields: Fields,
+    glossary: Sequence[GlossaryItem] = (),
+    *,
+    source_simplified: str | None = None,
+    pinyin_of: PinyinOf | None = None,
+) -> list[CheckFlag]:
+    """Check an article's English fields (title, summary, key_points...) against its source.
+
+    `glossary` holds (source, target, kind) tuples or GlossaryEntry records; `source_simplified`
+    (the OpenCC form, same length as the source) lets a term match in either script.
+    """
+    facts = source_facts(source_text)
+    terms = build_terms(glossary, source_text, source_simplified)
+    flags = check_numbers([facts], fields)
+    flags += check_fragments(fields, terms)
+    flags += check_names(fields, terms, pinyin_of=pinyin_of)
+    return _ordered(fields, flags)
+
+
+def check_overview(
+    overview: str,
+    sources: Sequence[str | SourceFacts],
+    glossary: Sequence[GlossaryItem] = (),
+    *,
+    pinyin_of: PinyinOf | None = None,
+) -> list[CheckFlag]:
+    """Check the run's overview against all its sources (texts, or SourceFacts computed once)."""
+    facts = [s if isinstance(s, SourceFacts) else source_facts(s) for s in sources]
+    fields = {"overview": overview}
+    terms = build_terms(glossary)
+    flags = (
+        check_numbers(facts, fields) + check_fragments(fields, terms) + check_names(fields, terms, pinyin_of=pinyin_of)
+    )
+    return _ordered(fields, flags)
+
+
+def check_run_names(
+    articles: Sequence[ArticleProse], glossary: Sequence[GlossaryItem], *, pinyin_of: PinyinOf | None = None
+) -> dict[str, list[CheckFlag]]:
+    """Flag, per article id, names rendered otherwise than the run glossary (and than other articles)."""
+    terms = [t for t in build_terms(glossary) if t.kind in NAME_KINDS and t.target]
+    variants: dict[str, list[str]] = {t.source: [] for t in terms}
+    for article in articles:
+        for own in build_terms(article.glossary):
+            for term in terms:
+                if own.forms & term.forms and own.target and own.target != term.target:
+                    if own.target not in variants[term.source]:
+                        variants[term.source].append(own.target)
+    users: dict[str, list[str]] = {t.source: [] for t in terms}
+    for article in articles:
+        prose = "\n".join(text for _, text in iter_fields(article.fields))
+        for term in terms:
+            if term.target in prose:
+                users[term.source].append(article.id)
+    result: dict[str, list[CheckFlag]] = {}
+    for article in articles:
+        elsewhere = {source: [i for i in ids if i != article.id] for source, ids in users.items()}
+        flags = check_names(article.fields, terms, pinyin_of=pinyin_of, variants=variants, used_elsewhere=elsewhere)
+        if flags:
+            result[article.id] = _ordered(article.fields, flags)
+    return result
+
+
+def repair_instructions(flags: Sequence[CheckFlag]) -> str:
+    """One corrective request naming each problem exactly; empty when there is nothing to fix."""
+    lines: list[str] = []
+    for flag in flags:
+        line = f"{flag.field}: {_instruction(flag)}"
+        if line not in lines:
+            lines.append(line)
+    if not lines:
+        return ""
+    numbered = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+    return (
+        "Your previous answer has problems. Fix exactly these, change nothing else, and return the whole answer "
+        f"again in the same JSON format:\n{numbered}"
+    )
+
+
+def _instruction(flag: CheckFlag) -> str:
+    if flag.kind == "number":
+        if flag.suggestions:
+            return f"{flag.message}; the source has {' or '.join(flag.suggestions)}. Use the source's figure."
+        return f"{flag.message}. Use only figures the source states, or leave this one out."
+    if flag.kind == "untranslated":
+        if flag.suggestions:
+            return f'{flag.message}; write "{flag.suggestions[0]}" instead.'
+        return f"{flag.message}; write it in English."
+    target = flag.suggestions[0] if flag.suggestions else "the glossary's rendering"
+    return f'{flag.message}; write "{target}" instead of "{flag.text}".'
+
+
+def mark_unverified(text: str, flags: Sequence[CheckFlag], *, template: str = "{text} [unverified]") -> str:
+    """Mark each flagged fragment in `text` (one field's text), e.g. for the Markdown a reader sees."""
+    spans: list[tuple[int, int]] = []
+    for flag in flags:
+        if not flag.text:
+            continue
+        sentence_at = text.find(flag.sentence) if flag.sentence else -1
+        start = text.find(flag.text, max(sentence_at, 0))
+        if start < 0:
+            start = text.find(flag.text)
+        end = start + len(flag.text)
+        if start >= 0 and not any(s < end and start < e for s, e in spans):
+            spans.append((start, end))
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + template.format(text=text[start:end]) + text[end:]
+    return text
+
+
+def _ordered(fields: Fields, flags: list[CheckFlag]) -> list[CheckFlag]:
+    """Field order, then the order in the text, then numbers before fragments before names."""
+    order = {name: i for i, (name, _) in enumerate(iter_fields(fields))}
+    texts = dict(iter_fields(fields))
+    return sorted(
+        flags,
+        key=lambda f: (
+            order.get(f.field, len(order)),
+            max(texts.get(f.field, "").find(f.text), 0),
+            _KIND_ORDER[f.kind],
+        ),
+    )
