@@ -9,6 +9,7 @@ BriefError                   base; str(err) is a one-line message for the user  
 └── ModelError               a model call failed for good                            exit 1
     ├── EndpointUnavailable  the endpoint cannot be reached at all (wrong URL, down)   exit 2
     ├── EndpointRejected     4xx the endpoint will never accept: says what to fix    exit 2 (401/403/404), 1 (400)
+    ├── Deferred             the request went into a Batch job file instead (brief batch)
     ├── RetriesExhausted     transient faults outlasted the attempt budget
     └── InvalidOutput        replies kept failing the JSON schema or content checks
         └── OutputTruncated  the reply hit its token budget (finish_reason "length"): split the input
@@ -79,6 +80,10 @@ class EndpointRejected(ModelError):
         # A wrong key, a forbidden model or a wrong path fails every request alike: stop the run.
         self.fatal = status in (401, 403, 404)
         self.exit_code = EXIT_USAGE if self.fatal else EXIT_FAILED
+
+
+class Deferred(ModelError):
+    """A request was recorded for a Batch job instead of sent; its result will come from the cache later."""
 
 
 class RetriesExhausted(ModelError):

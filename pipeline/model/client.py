@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
 
 from pipeline.cache import cache_key
-from pipeline.errors import EndpointRejected, InvalidOutput, ModelError, OutputTruncated, RetriesExhausted
+from pipeline.errors import Deferred, EndpointRejected, InvalidOutput, ModelError, OutputTruncated, RetriesExhausted
 from pipeline.model.backends import Backend, FormatRefused, Reply, Transient
 from pipeline.model.jsonmode import FALLBACK, request_arguments
 from pipeline.model.retry import default_wait
@@ -104,6 +104,8 @@ class ModelClient:
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self.stats = ClientStats(json_mode=self.json_mode)
         self.fatal: EndpointRejected | None = None  # set once a 401/403/404 shows no request can succeed
+        # Batch jobs: cache misses are recorded here (key -> request) instead of sent.
+        self.deferred: dict[str, JsonRequest] | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings, cache: Cache | None, sleep: Sleep | None = None) -> ModelClient:
@@ -191,6 +193,9 @@ class ModelClient:
             return hit
         if self.cache is not None:
             self.stats.cache_misses += 1
+        if self.deferred is not None:
+            self.deferred.setdefault(key, request)
+            raise Deferred(f"{request.prompt_id}: left for the batch job")
         if self.fatal is not None:
             self.stats.failures += 1
             raise self.fatal

@@ -1,0 +1,185 @@
+"""Benchmark Batch jobs: prepare (write request files) and import a results file for N synthetic requests.
+
+Run from the repository root:  .venv/bin/python bench/batch.py [--requests 10000] [--compare 40000] [--json F]
+
+Each size runs in its own process and reports CPU seconds and peak RSS per phase. The engine
+here is trivial (a bitmap cache); its pending() list of bodies is the protocol's and is measured
+on its own ("engine list"), so what remains is the job code's share, which must stay flat as N
+grows: request and result files are streamed, only ids are held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.batchjob import BatchRequest, import_results, prepare  # noqa: E402
+
+CHUNK_CHARS = 500  # a 500-character Chinese chunk: ~1.5 KB of UTF-8, ~400 tokens
+ERROR_EVERY = 200  # one failed line in 200: exercises the follow-up path
+JUNK_EVERY = 997
+
+
+class SyntheticEngine:
+    """N map requests over distinct Chinese text; accept() checks the echo and sets a bit."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        rng = random.Random(7)
+        self.text = "".join(chr(0x4E00 + rng.randrange(3000)) for _ in range(CHUNK_CHARS * 64))
+        self.done = bytearray(n)
+
+    def request(self, i: int) -> BatchRequest:
+        start = (i * 7919) % (len(self.text) - CHUNK_CHARS)
+        body = {
+            "model": "qwen-plus",
+            "messages": [
+                {"role": "system", "content": "Summarise the chunk as JSON with points and glossary."},
+                {"role": "user", "content": f"#{i}\n" + self.text[start : start + CHUNK_CHARS]},
+            ],
+            "response_format": {"type": "json_object"},
+            "max_tokens": 800,
+            "temperature": 0,
+        }
+        return BatchRequest(f"req-{i:08d}", "map", body, est_prompt_tokens=420)
+
+    async def pending(self) -> list[BatchRequest]:
+        return [self.request(i) for i in range(self.n) if not self.done[i]]
+
+    def accept(self, custom_id: str, body: dict[str, Any]) -> str | None:
+        try:
+            reply = json.loads(body["choices"][0]["message"]["content"])
+            index = int(custom_id.removeprefix("req-"))
+        except (KeyError, IndexError, TypeError, ValueError):
+            return "not a chat completion"
+        if not isinstance(reply, dict) or reply.get("echo") != custom_id or not 0 <= index < self.n:
+            return "wrong reply"
+        self.done[index] = 1
+        return None
+
+    async def send_live(self, requests: Sequence[BatchRequest]) -> dict[str, str | None]:
+        return {request.custom_id: "no live endpoint in the bench" for request in requests}
+
+    async def finish(self) -> int:
+        return 0
+
+
+def write_results(job_dir: Path, out: Path) -> int:
+    """Stream a results file (OpenAI output shape) for every request file of the job; return its lines."""
+    lines = 0
+    with out.open("w", encoding="utf-8") as sink:
+        for path in sorted(job_dir.glob("requests-*.jsonl")):
+            with path.open("rb") as source:
+                for raw in source:
+                    key = json.loads(raw)["custom_id"]
+                    lines += 1
+                    if lines % JUNK_EVERY == 0:
+                        sink.write("Traceback (most recent call last): junk\n")
+                    if lines % ERROR_EVERY == 0:
+                        error = {"message": "overloaded", "code": "server_error"}
+                        line = {"custom_id": key, "response": {"status_code": 500, "body": {"error": error}}}
+                        sink.write(json.dumps({"id": f"r{lines}", **line, "error": None}) + "\n")
+                        continue
+                    content = json.dumps({"echo": key, "points": ["一", "二"], "glossary": []}, ensure_ascii=False)
+                    message = {"role": "assistant", "content": content}
+                    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+                    body = {"id": f"c{lines}", "object": "chat.completion", "model": "qwen-plus", "choices": [choice]}
+                    response = {"status_code": 200, "request_id": f"q{lines}", "body": body}
+                    sink.write(json.dumps({"id": f"r{lines}", "custom_id": key, "response": response, "error": None}))
+                    sink.write("\n")
+    return lines
+
+
+def rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux ≥ 4.0)
+    except OSError:
+        pass
+
+
+def child(n: int) -> dict[str, Any]:
+    engine = SyntheticEngine(n)
+    base = rss_kb("VmRSS")
+    with tempfile.TemporaryDirectory() as tmp:
+        job_dir, results = Path(tmp) / "job", Path(tmp) / "results.jsonl"
+        reset_peak()
+        cpu = time.process_time()
+        listed = asyncio.run(engine.pending())
+        engine_cpu, engine_peak = time.process_time() - cpu, rss_kb("VmHWM")
+        del listed
+        reset_peak()
+        cpu = time.process_time()
+        summary = asyncio.run(prepare(engine, job_dir))
+        prepare_cpu, prepare_peak = time.process_time() - cpu, rss_kb("VmHWM")
+        lines = write_results(job_dir, results)
+        reset_peak()
+        cpu = time.process_time()
+        report = asyncio.run(import_results(job_dir, results, engine))
+        import_cpu, import_peak = time.process_time() - cpu, rss_kb("VmHWM")
+        return {
+            "requests": n,
+            "files": len(summary.stages[0].files),
+            "request_mb": round(sum(p.stat().st_size for p in job_dir.glob("requests-map*.jsonl")) / 2**20, 1),
+            "results_mb": round(results.stat().st_size / 2**20, 1),
+            "result_lines": lines,
+            "accepted": report.accepted,
+            "junk": report.junk,
+            "requeued": report.closed.requeued if report.closed else None,
+            "manifest_kb": round((job_dir / "job.json").stat().st_size / 1024, 1),
+            "cpu_s": {"engine_list": engine_cpu, "prepare": prepare_cpu, "import": import_cpu},
+            "rss_mb": {
+                "baseline": base / 1024,
+                "engine_list_peak": engine_peak / 1024,
+                "prepare_peak": prepare_peak / 1024,
+                "import_peak": import_peak / 1024,
+            },
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--compare", type=int, default=40_000, help="a second size, to show the growth (0: none)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return
+    rows = []
+    for n in [args.requests, *([args.compare] if args.compare else [])]:
+        done = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout))
+    print(f"{'requests':>9} {'files':>5} {'req MB':>7} {'cpu list':>8} {'cpu prep':>8} {'cpu imp':>8}", end="")
+    print(f" {'RSS base':>8} {'RSS list':>8} {'RSS prep':>8} {'RSS imp':>8} {'manifest':>8}")
+    for row in rows:
+        cpu, rss = row["cpu_s"], row["rss_mb"]
+        print(f"{row['requests']:>9,} {row['files']:>5} {row['request_mb']:>7} ", end="")
+        print(f"{cpu['engine_list']:>7.2f}s {cpu['prepare']:>7.2f}s {cpu['import']:>7.2f}s ", end="")
+        print(f"{rss['baseline']:>6.0f}MB {rss['engine_list_peak']:>6.0f}MB {rss['prepare_peak']:>6.0f}MB ", end="")
+        print(f"{rss['import_peak']:>6.0f}MB {row['manifest_kb']:>6}KB")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
