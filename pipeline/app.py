@@ -9,7 +9,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pipeline.cache import Cache
     from pipeline.model.client import ModelClient
     from pipeline.output.folder import OutputFolder
-    from pipeline.runner import ProgressHook, Summarizer
+    from pipeline.runner import ProgressHook, Runner, Summarizer
 
 log = logging.getLogger(__name__)
 Notify = Callable[[str], None]
@@ -224,7 +224,22 @@ def prepare_output(out_dir: Path, paths: Sequence[str]) -> OutputFolder:
     return folder
 
 
-async def summarize_inputs(
+@dataclass
+class PreparedRun:
+    """A run put together from Settings, ready to go: its session, its runner and its inputs."""
+
+    session: Session
+    runner: Runner
+    inputs: Iterable[RawInput] | AsyncIterable[RawInput]
+
+    async def run(self) -> RunReport:
+        try:
+            return await self.runner.run(self.inputs)
+        finally:
+            await self.session.close()
+
+
+async def prepare_run(
     settings: Settings,
     paths: Sequence[str],
     stdin: BinaryIO,
@@ -233,17 +248,27 @@ async def summarize_inputs(
     progress: ProgressHook | None = None,
     stdout: TextIO | None = None,
     stdout_format: str = "md",
-) -> RunReport:
-    """The main job: read inputs, summarise with the model (or offline), hand results to the sinks."""
+    defer: bool = False,
+) -> PreparedRun:
+    """Build the run: output folder checked, endpoint chosen, sinks and sources wired.
+
+    `defer` is for Batch jobs: cache misses are recorded on `session.client.deferred` instead of
+    sent, and nothing is written (no sinks).
+    """
     from pipeline.output.folder import OWNED_LIST, owned_files
     from pipeline.output.sinks import FolderSink, ManifestSink, StdoutSink
     from pipeline.runner import Runner, Sink
     from pipeline.sources.files import file_inputs
 
-    folder = prepare_output(out_dir, paths) if out_dir is not None else None
+    folder = prepare_output(out_dir, paths) if out_dir is not None and not defer else None
     session = await open_session(settings)
     for notice in session.notices:
         notify(notice)
+    if defer:
+        if session.client is None:
+            await session.close()
+            raise ConfigError("a batch job needs a model endpoint (OPENAI_BASE_URL / --base-url and a model)")
+        session.client.deferred = {}
     sinks: list[Sink] = []
     if folder is not None:
         sinks += [FolderSink(folder), ManifestSink(folder)]
@@ -264,14 +289,26 @@ async def summarize_inputs(
         endpoint=public_url(session.settings.base_url),
         max_parallel_inputs=max(4, session.settings.concurrency * 2),
         progress=progress,
-        on_error=notify,
+        on_error=None if defer else notify,
         client_stats=session.client_stats,
         results_cache=session.cache,
     )
-    try:
-        return await runner.run(file_inputs(paths, stdin, skip))
-    finally:
-        await session.close()
+    return PreparedRun(session, runner, file_inputs(paths, stdin, skip))
+
+
+async def summarize_inputs(
+    settings: Settings,
+    paths: Sequence[str],
+    stdin: BinaryIO,
+    out_dir: Path | None,
+    notify: Notify,
+    progress: ProgressHook | None = None,
+    stdout: TextIO | None = None,
+    stdout_format: str = "md",
+) -> RunReport:
+    """The main job: read inputs, summarise with the model (or offline), hand results to the sinks."""
+    prepared = await prepare_run(settings, paths, stdin, out_dir, notify, progress, stdout, stdout_format)
+    return await prepared.run()
 
 
 def run_main(coro: Any) -> Any:
