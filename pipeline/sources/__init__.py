@@ -1,1 +1,98 @@
-"""sources stage."""
+"""Sources: where inputs come from. Files, folders and stdin (files.py); URLs, feeds, OPML and URL lists (web.py).
+
+A source yields RawInput records lazily, each with its bytes or the reason there are none, and
+proposes an id; the run makes ids unique. `open_inputs` sends each command-line target to the
+source that reads it (decided by content, not only by name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from pipeline.errors import ConfigError
+from pipeline.records import RawInput
+
+_AGO = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """How web targets are read: which items, whether robots.txt is obeyed, where the cache lives."""
+
+    since: datetime | None = None
+    new_only: bool = False
+    ignore_robots: bool = False
+    urls_from: str | None = None  # a file listing URLs, one per line ("-" for stdin)
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """`--since`: "24h", "3d", "2w" ago, or a date ("2026-11-20") / date-time in ISO 8601."""
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    ago = _AGO.match(value)
+    if ago:
+        amount, unit = int(ago.group(1)), ago.group(2).lower()
+        return now - timedelta(hours=amount) * {"h": 1, "d": 24, "w": 24 * 7}[unit]
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"--since: expected 24h, 3d, 2w or a date like 2026-11-20, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def split_targets(targets: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(file/folder/stdin targets, web targets: URLs, feed files, OPML files, URL lists)."""
+    from pipeline.sources.web import classify_target
+
+    paths: list[str] = []
+    web: list[str] = []
+    for target in targets:
+        (paths if target == "-" or classify_target(target) == "path" else web).append(target)
+    return paths, web
+
+
+async def open_inputs(
+    targets: Sequence[str],
+    stdin: BinaryIO,
+    skip: Callable[[Path], bool],
+    web: WebOptions,
+    cache_dir: Path | None,
+    seen: object | None = None,
+) -> AsyncIterator[RawInput]:
+    """Every input the targets name: files first, in order, then everything from the web, in order."""
+    from pipeline.sources.files import file_inputs
+
+    paths, web_targets = split_targets(targets)
+    if web.urls_from == "-":  # the list itself on stdin: one URL per line
+        from pipeline.sources.feeds import parse_url_list
+
+        urls, errors = parse_url_list(stdin.read(5_000_000).decode("utf-8", errors="replace"), "-")
+        web_targets += urls
+        for error in errors:
+            yield RawInput(error.source, "url-list", error=error)
+    elif web.urls_from:
+        web_targets.append(web.urls_from)
+    for raw in file_inputs(paths, stdin, skip):
+        yield raw
+    if not web_targets:
+        return
+    from pipeline.sources.seen import SeenStore
+    from pipeline.sources.web import web_inputs
+
+    store = seen if isinstance(seen, SeenStore) else None
+    async for raw in web_inputs(
+        web_targets,
+        cache_dir=cache_dir,
+        since=web.since,
+        new_only=web.new_only,
+        seen=store,
+        ignore_robots=web.ignore_robots,
+        offline=False,
+    ):
+        yield raw
