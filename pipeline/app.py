@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import BriefError, ConfigError, InputError
-from pipeline.records import Document, RawInput, RunReport
+from pipeline.records import Document, DocumentMeta, RawInput, RunReport
 from pipeline.secrets import public_url
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from pipeline.model.client import ModelClient
     from pipeline.output.folder import OutputFolder
     from pipeline.runner import ProgressHook, Runner, Summarizer
+    from pipeline.sources import WebOptions
+    from pipeline.sources.seen import SeenStore
 
 log = logging.getLogger(__name__)
 Notify = Callable[[str], None]
@@ -33,17 +35,37 @@ Notify = Callable[[str], None]
 
 
 def ingest_input(raw: RawInput, doc_id: str) -> list[Document]:
-    """One input's documents (one per story), carrying the source's metadata."""
+    """One input's documents (one per story), carrying the source's metadata.
+
+    HTML (saved pages and fetched ones) goes through the main-content extractor first; the
+    extracted text then meets the same cleaner as any article (pinyin, mojibake, story split).
+    """
     from pipeline.ingest.documents import ingest
 
     if raw.error is not None:
         raise raw.error
     if raw.payload is None:
         raise InputError(raw.source, "no content")
-    documents = ingest(raw.payload, raw.source, doc_id)
-    if raw.meta.is_empty():
+    meta = raw.meta
+    if raw.media_type == "text/html":
+        from pipeline.ingest.html import extract_page
+
+        page = extract_page(raw.payload, charset=raw.charset, url=raw.meta.url, source=raw.source)
+        meta = _fill(raw.meta, page.meta)
+        documents = ingest(page.text.encode("utf-8"), raw.source, doc_id)
+        # The page's own encoding, not that of the extracted text handed to the cleaner.
+        extra = (f"encoding:{page.encoding}", "html", f"extractor:{page.method}")
+        documents = [replace(d, flags=(*extra, *d.flags[1:])) for d in documents]
+    else:
+        documents = ingest(raw.payload, raw.source, doc_id)
+    if meta.is_empty():
         return documents
-    return [replace(doc, meta=raw.meta) for doc in documents]
+    return [replace(doc, meta=meta) for doc in documents]
+
+
+def _fill(given: DocumentMeta, found: DocumentMeta) -> DocumentMeta:
+    """What the source already said (a feed item, a fetch), its gaps filled from the page itself."""
+    return replace(given, **{k: v for k, v in vars(found).items() if v and not getattr(given, k)})
 
 
 @dataclass(frozen=True)
@@ -106,7 +128,12 @@ class Session:
     cache: Cache | None = None  # also holds whole-article results, keyed by input bytes
 
     def client_stats(self) -> dict[str, Any]:
-        return self.client.stats.to_json() if self.client else {}
+        if self.client is None:
+            return {}
+        stats = self.client.stats.to_json()
+        if self.cache is not None:  # every damaged entry this run met, the results cache's included
+            stats["corrupt_cache_entries"] = self.cache.corrupt_reads
+        return stats
 
     async def close(self) -> None:
         if self.client is not None:
@@ -231,12 +258,15 @@ class PreparedRun:
     session: Session
     runner: Runner
     inputs: Iterable[RawInput] | AsyncIterable[RawInput]
+    seen: SeenStore | None = None
 
     async def run(self) -> RunReport:
         try:
             return await self.runner.run(self.inputs)
         finally:
             await self.session.close()
+            if self.seen is not None:
+                self.seen.close()
 
 
 async def prepare_run(
@@ -249,6 +279,7 @@ async def prepare_run(
     stdout: TextIO | None = None,
     stdout_format: str = "md",
     defer: bool = False,
+    web: WebOptions | None = None,
 ) -> PreparedRun:
     """Build the run: output folder checked, endpoint chosen, sinks and sources wired.
 
@@ -258,8 +289,12 @@ async def prepare_run(
     from pipeline.output.folder import OWNED_LIST, owned_files
     from pipeline.output.sinks import FolderSink, ManifestSink, StdoutSink
     from pipeline.runner import Runner, Sink
-    from pipeline.sources.files import file_inputs
+    from pipeline.sources import WebOptions, open_inputs
+    from pipeline.sources.dedup import Dedup
 
+    web = web or WebOptions()
+    if web.new_only and settings.cache_dir is None:
+        raise ConfigError("--new remembers what was summarised in the cache folder: it cannot be used with --no-cache")
     folder = prepare_output(out_dir, paths) if out_dir is not None and not defer else None
     session = await open_session(settings)
     for notice in session.notices:
@@ -280,10 +315,18 @@ async def prepare_run(
         parent = path.parent
         return (parent / OWNED_LIST).exists() and path.name in owned_files(parent)
 
+    seen = None
+    if settings.cache_dir is not None:
+        from pipeline.sources.seen import SeenStore
+
+        seen = SeenStore.in_cache(settings.cache_dir)
+    dedup = Dedup(ingest_input, seen, web.new_only)
+    if not defer:
+        sinks.append(dedup)
     ids = IdAllocator(folder.id_is_free if folder is not None else lambda doc_id: True)
     runner = Runner(
         summarizer=session.summarizer,
-        ingest=ingest_input,
+        ingest=dedup.ingest,
         sinks=sinks,
         claim_id=ids.claim,
         endpoint=public_url(session.settings.base_url),
@@ -293,7 +336,8 @@ async def prepare_run(
         client_stats=session.client_stats,
         results_cache=session.cache,
     )
-    return PreparedRun(session, runner, file_inputs(paths, stdin, skip))
+    inputs = open_inputs(paths, stdin, skip, web, settings.cache_dir, seen)
+    return PreparedRun(session, runner, inputs, seen)
 
 
 async def summarize_inputs(
@@ -305,9 +349,10 @@ async def summarize_inputs(
     progress: ProgressHook | None = None,
     stdout: TextIO | None = None,
     stdout_format: str = "md",
+    web: WebOptions | None = None,
 ) -> RunReport:
     """The main job: read inputs, summarise with the model (or offline), hand results to the sinks."""
-    prepared = await prepare_run(settings, paths, stdin, out_dir, notify, progress, stdout, stdout_format)
+    prepared = await prepare_run(settings, paths, stdin, out_dir, notify, progress, stdout, stdout_format, web=web)
     return await prepared.run()
 
 

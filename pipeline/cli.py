@@ -52,7 +52,10 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-PathsArg = Annotated[list[str], typer.Argument(help="Files, folders, or - for one article on stdin.")]
+PathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Files, folders, - (one article on stdin), URLs, feed or OPML files, URL lists."),
+]
 PathArg = Annotated[str, typer.Argument(help="A file, a folder, or - for stdin.")]
 CacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Cache directory.")]
 
@@ -141,7 +144,7 @@ def _exit_for_input_errors(errors: list[Any]) -> None:
 
 @app.command()
 def summarize(
-    paths: PathsArg,
+    paths: PathsArg = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: out/].")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model name (env BRIEF_MODEL).")] = None,
     base_url: Annotated[
@@ -158,8 +161,25 @@ def summarize(
         int | None, typer.Option("--max-attempts", min=1, help="Tries per request before giving up.")
     ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Keyword triage only; call no model.")] = False,
+    urls_from: Annotated[
+        str | None, typer.Option("--urls-from", help="A file listing article or feed URLs, one per line (- for stdin).")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Feed items newer than 24h, 3d, 2w or a date.")] = None,
+    new: Annotated[bool, typer.Option("--new", help="Only stories not summarised by an earlier run.")] = False,
+    ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="Fetch pages robots.txt forbids.")] = False,
 ) -> None:
     """Summarise articles into English with a bilingual glossary, one briefing and run.json."""
+    from pipeline.sources import WebOptions, parse_since
+
+    paths = paths or []
+    if not paths and not urls_from:
+        raise fail("nothing to summarise: give files, folders, URLs or feeds (or --urls-from FILE)", EXIT_USAGE)
+    if urls_from == "-" and "-" in paths:
+        raise fail("--urls-from - and - cannot both read stdin", EXIT_USAGE)
+    try:
+        web = WebOptions(parse_since(since), new, ignore_robots, urls_from)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_USAGE) from exc
     if cache_dir is not None and no_cache:
         raise fail("--cache-dir and --no-cache cannot be used together", EXIT_USAGE)
     if "-" in paths and len(paths) > 1:
@@ -185,6 +205,7 @@ def summarize(
         out_dir,
         show_progress=not stdin_mode and sys.stderr.isatty(),
         stdout_format=output_format.value if stdin_mode else None,
+        web=web,
     )
     if not stdin_mode:
         _print_summary(report, out_dir)
@@ -192,13 +213,20 @@ def summarize(
 
 
 def _run_summarize(
-    settings: Any, paths: list[str], out_dir: Path | None, show_progress: bool, stdout_format: str | None
+    settings: Any,
+    paths: list[str],
+    out_dir: Path | None,
+    show_progress: bool,
+    stdout_format: str | None,
+    web: Any = None,
 ) -> Any:
     from pipeline.app import run_main, summarize_inputs
 
     progress = _ProgressBar() if show_progress else None
     stdout = sys.stdout if stdout_format else None
-    job = summarize_inputs(settings, paths, sys.stdin.buffer, out_dir, say, progress, stdout, stdout_format or "md")
+    job = summarize_inputs(
+        settings, paths, sys.stdin.buffer, out_dir, say, progress, stdout, stdout_format or "md", web=web
+    )
     try:
         return run_main(job)
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -2,6 +2,7 @@
 
 BriefError                   base; str(err) is a one-line message for the user        exit 1
 ├── InputError               an article cannot be read or cleaned (names the file)   exit 1
+│   └── DuplicateInput       the same story again (another feed, an earlier run): skipped, not a failure
 ├── ConfigError              a setting is wrong or missing (names the setting)       exit 2
 │   └── OutputError          the output folder cannot be used, or would overwrite an input
 ├── CacheError               the cache directory cannot be used                      exit 2
@@ -36,6 +37,10 @@ class InputError(BriefError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+class DuplicateInput(InputError):
+    """The same story (same text after cleaning) was already summarised, in this run or, with --new, before."""
 
 
 class ConfigError(BriefError):

@@ -209,7 +209,7 @@ class InputReport:
     """What happened to one input (a row of run.json)."""
 
     source: str
-    status: str = "pending"  # ok | failed | interrupted | skipped
+    status: str = "pending"  # ok | failed | interrupted | skipped (after a fatal error) | duplicate
     error: str | None = None
     documents: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -247,7 +247,7 @@ class RunReport:
 
     @property
     def failed(self) -> list[InputReport]:
-        return [i for i in self.inputs if i.status != "ok"]
+        return [i for i in self.inputs if i.status not in ("ok", "duplicate")]
 
     @property
     def exit_code(self) -> int:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Se
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pipeline.errors import BriefError, EndpointRejected, InputError
+from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, InputError
 from pipeline.glossary import Conflict, RunTerm, harmonise_run
 from pipeline.records import ArticleResult, Briefing, Document, InputReport, RawInput, RunReport, Usage
 from pipeline.terminal import one_line
@@ -171,6 +171,8 @@ class Runner:
             row.status = "ok"
         except _Stopped:
             self._skip(row)
+        except DuplicateInput as exc:
+            row.status, row.error = "duplicate", one_line(str(exc))
         except BriefError as exc:
             message = str(exc) if isinstance(exc, InputError) else f"{raw.source}: {exc}"
             row.status, row.error = "failed", one_line(message)

@@ -86,16 +86,37 @@ def user_text(body: dict) -> str:
     return next(m["content"] for m in body["messages"] if m["role"] == "user")
 
 
-def requests_by_document(server: FakeOpenAI) -> dict[str, Counter[str]]:
-    """What the server received, per document id and prompt kind (map / reduce)."""
+def _chunk_texts(folder: Path) -> dict[str, list[str]]:
+    count = default_counter()
+    texts: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.txt")):
+        for doc in ingest(path.read_bytes(), str(path), document_id(path.name)):
+            texts[doc.id] = [c.text for c in chunk_document(doc, CHUNK_TOKENS, count)]
+    return texts
+
+
+def requests_by_document(server: FakeOpenAI, folder: Path = SEEDS) -> dict[str, Counter[str]]:
+    """What the server received, per document id and prompt kind (map / reduce).
+
+    Requests carry no document id (nothing from outside the article goes into a prompt), so a
+    map request is traced by its article text and a merge by the passages its parts summarise.
+    """
+    texts = _chunk_texts(folder)
     seen: dict[str, Counter[str]] = {}
     for body in server.bodies():
         kind = prompt_kind(body)
         if kind == "briefing":
             continue
-        doc = re.match(r"Article ([\w#~]+)[, ]", user_text(body))
-        assert doc, "every map/reduce request names its document"
-        seen.setdefault(doc.group(1), Counter())[kind] += 1
+        user = user_text(body)
+        if kind == "map":
+            part = user.split("<article>\n", 1)[1].rsplit("\n</article>", 1)[0]
+            owners = [doc for doc, chunks in texts.items() if any(part in chunk for chunk in chunks)]
+            owners = owners or [doc for doc in texts if part in "".join(texts[doc])]
+        else:
+            sizes = {int(n) for n in re.findall(r"passage of (\d+) characters", user)}
+            owners = [doc for doc, chunks in texts.items() if sizes and sizes <= {len(c) for c in chunks}]
+        assert len(owners) == 1, f"every map/reduce request belongs to one document: {owners}"
+        seen.setdefault(owners[0], Counter())[kind] += 1
     return seen
 
 
@@ -175,7 +196,7 @@ def test_rerun_rewrites_nothing_and_an_edited_input_alone_is_redone(runner, serv
     edited = next(folder.glob("001_*.txt"))
     edited.write_text(edited.read_text(encoding="utf-8") + "\n編者按：本文已更新。\n", encoding="utf-8")
     assert summarize(runner, server, tmp_path, str(folder)).exit_code == 0
-    redone = {doc for doc, kinds in requests_by_document(server).items() if kinds["map"]}
+    redone = {doc for doc, kinds in requests_by_document(server, folder).items() if kinds["map"]}
     assert redone == {edited.stem}
 
 

@@ -100,6 +100,12 @@ def parse_prompt(name: str, version: int, text: str, digest: str) -> Prompt:
     )
 
 
+# Any spelling of an opening or closing tag a reader (or a model) could take for ours: < /article>,
+# <\/article>, </ ARTICLE >, &lt;/article&gt;, full-width ＜／article＞.
+_TAG_LOOKALIKE = r"(?:<|&lt;|＜|&#0*60;|&#x0*3c;)\s*(\\?[/／])?\s*{tag}"
+
+
 def delimit(text: str, tag: str) -> str:
-    """Keep article text from closing or opening our delimiter tags."""
-    return re.sub(rf"<(/?)\s*{tag}", lambda m: f"‹{m.group(1)}{tag}", text, flags=re.IGNORECASE)
+    """Keep text from closing or opening our delimiter tags, whatever its spelling."""
+    pattern = re.compile(_TAG_LOOKALIKE.format(tag=re.escape(tag)), re.IGNORECASE)
+    return pattern.sub(lambda m: f"‹{'/' if m.group(1) else ''}{tag}", text)

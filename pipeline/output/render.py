@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline.glossary import Conflict, RunTerm
+from pipeline.output.markdown import block, cell, code, inline, link
 from pipeline.records import ArticleResult, BriefingGroup, GlossaryEntry
 
 OFFLINE_BANNER = (
@@ -21,39 +22,50 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 def glossary_table(entries: Sequence[GlossaryEntry]) -> str:
     rows = ["| Term | Simplified | Pinyin | English | Kind |", "|---|---|---|---|---|"]
     for e in entries:
-        english = _cell(e.target) or "—"
+        english = cell(e.target) or "—"
         if e.warnings:
             english += " ⚠"
-        rows.append(f"| {_cell(e.source)} | {_cell(e.source_simplified)} | {_cell(e.pinyin)} | {english} | {e.kind} |")
+        rows.append(
+            f"| {cell(e.source)} | {cell(e.source_simplified)} | {cell(e.pinyin)} | {english} | {cell(e.kind)} |"
+        )
     return "\n".join(rows)
 
 
+def _source_line(result: ArticleResult) -> str:
+    meta = result.meta
+    where = link(meta.title or meta.site or meta.canonical_url or "", meta.canonical_url or meta.url)
+    if meta.canonical_url or meta.url:
+        return f"- Source: {where} · id {code(result.id)}"
+    return f"- Source: {code(result.source)} · id {code(result.id)}"
+
+
+def _meta_lines(result: ArticleResult) -> list[str]:
+    meta = result.meta
+    found = [(label, value) for label, value in (("Published", meta.published), ("Author", meta.author)) if value]
+    if meta.site:
+        found.append(("Site", meta.site))
+    return [f"- {label}: {inline(value)}" for label, value in found]
+
+
 def article_markdown(result: ArticleResult) -> str:
-    """Render one article's result for a reader."""
-    lines = [f"# {result.title}", ""]
+    """Render one article's result for a reader; every model- or page-supplied text made inert."""
+    lines = [f"# {inline(result.title)}", ""]
     if result.mode == "offline":
         lines += [OFFLINE_BANNER, ""]
     script = f" ({result.script})" if result.script else ""
     made_by = (
-        f"model `{result.model}`, prompt `{result.prompt['id']}`"
+        f"model {code(result.model)}, prompt {code(result.prompt['id'])}"
         if result.model and result.prompt
         else "offline triage"
     )
-    lines += [
-        f"- Source: `{result.source}` · id `{result.id}`",
-        f"- Language: {result.language}{script} · {made_by}",
-    ]
+    lines += [_source_line(result), *_meta_lines(result), f"- Language: {inline(result.language)}{script} · {made_by}"]
     if result.flags:
-        lines.append(f"- Flags: {', '.join(result.flags)}")
-    lines += ["", "## Summary", "", result.summary, "", "## Key points", ""]
-    lines += [f"- {point}" for point in result.key_points] or ["- (none)"]
+        lines.append(f"- Flags: {inline(', '.join(result.flags))}")
+    lines += ["", "## Summary", "", block(result.summary), "", "## Key points", ""]
+    lines += [f"- {inline(point)}" for point in result.key_points] or ["- (none)"]
     lines += ["", "## Glossary", ""]
     lines.append(glossary_table(result.glossary) if result.glossary else "(no terms)")
     return "\n".join(lines) + "\n"
@@ -92,6 +104,14 @@ def glossary_json(terms: Sequence[RunTerm], conflicts: Sequence[Conflict], mode:
     return dump_json(payload)
 
 
+def _briefing_source(result: ArticleResult) -> str:
+    meta = result.meta
+    url = meta.canonical_url or meta.url
+    if url:
+        return f"{link(meta.site or meta.title or url, url)} (id {code(result.id)})"
+    return f"{code(result.source)} (id {code(result.id)})"
+
+
 def briefing_markdown(
     overview: str,
     groups: Sequence[BriefingGroup],
@@ -105,21 +125,21 @@ def briefing_markdown(
     lines = ["# Briefing", ""]
     if mode == "offline":
         lines += [OFFLINE_BANNER, ""]
-    lines += [f"{len(results)} article(s).", "", "## Overview", "", overview, ""]
+    lines += [f"{len(results)} article(s).", "", "## Overview", "", block(overview), ""]
     for group in groups:
         members = [by_id[i] for i in group.article_ids if i in by_id]
         if not members:
             continue
         if len(members) > 1:
-            lines += [f"## {group.label}", ""]
+            lines += [f"## {inline(group.label)}", ""]
         for result in members:
             level = "###" if len(members) > 1 else "##"
-            lines += [f"{level} {result.title}", "", f"*Source: `{result.source}` (id `{result.id}`)*", ""]
-            lines += [result.summary, ""]
-            lines += [f"- {p}" for p in result.key_points] + [""]
+            lines += [f"{level} {inline(result.title)}", "", f"*Source: {_briefing_source(result)}*", ""]
+            lines += [block(result.summary), ""]
+            lines += [f"- {inline(p)}" for p in result.key_points] + [""]
     if failures:
         lines += ["## Not processed", ""]
-        lines += [f"- `{source}`: {reason}" for source, reason in failures] + [""]
+        lines += [f"- {code(source)}: {inline(reason)}" for source, reason in failures] + [""]
     lines += ["## Glossary", ""]
     lines.append(glossary_table([t.entry for t in terms]) if terms else "(no terms)")
     return "\n".join(lines) + "\n"
