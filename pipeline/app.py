@@ -227,6 +227,14 @@ async def choose_model(client: ModelClient, settings: Settings) -> str:
 # -- the main job -------------------------------------------------------------------------------
 
 
+def is_own_output(path: Path) -> bool:
+    """A file brief wrote into an output folder (this run's or an earlier one's): never an input."""
+    from pipeline.output.folder import OWNED_LIST, owned_files
+
+    parent = path.parent
+    return (parent / OWNED_LIST).exists() and path.name in owned_files(parent)
+
+
 def _input_paths(paths: Sequence[str]) -> list[Path]:
     """Every input file named or inside a named folder (to keep outputs off them)."""
     from pipeline.sources.files import folder_articles
@@ -237,7 +245,7 @@ def _input_paths(paths: Sequence[str]) -> list[Path]:
         if name == "-":
             continue
         if path.is_dir():
-            found += [p for p in folder_articles(path) if isinstance(p, Path)]
+            found += [p for p in folder_articles(path) if isinstance(p, Path) and not is_own_output(p)]
         else:
             found.append(path)
     return found
@@ -286,7 +294,6 @@ async def prepare_run(
     `defer` is for Batch jobs: cache misses are recorded on `session.client.deferred` instead of
     sent, and nothing is written (no sinks).
     """
-    from pipeline.output.folder import OWNED_LIST, owned_files
     from pipeline.output.sinks import FolderSink, ManifestSink, StdoutSink
     from pipeline.runner import Runner, Sink
     from pipeline.sources import WebOptions, open_inputs
@@ -310,11 +317,6 @@ async def prepare_run(
     if stdout is not None:
         sinks.append(StdoutSink(stdout, stdout_format))
 
-    def skip(path: Path) -> bool:
-        """The run's own outputs (and earlier runs' in that folder) are never inputs."""
-        parent = path.parent
-        return (parent / OWNED_LIST).exists() and path.name in owned_files(parent)
-
     seen = None
     if settings.cache_dir is not None:
         from pipeline.sources.seen import SeenStore
@@ -336,7 +338,7 @@ async def prepare_run(
         client_stats=session.client_stats,
         results_cache=session.cache,
     )
-    inputs = open_inputs(paths, stdin, skip, web, settings.cache_dir, seen)
+    inputs = open_inputs(paths, stdin, is_own_output, web, settings.cache_dir, seen)
     return PreparedRun(session, runner, inputs, seen)
 
 

@@ -262,6 +262,9 @@ class RunReport:
 
     def totals(self) -> dict[str, Any]:
         usage = self.usage()
+        if "requests" in self.client_stats:  # what went over the wire, failed inputs' attempts included
+            stats = self.client_stats
+            usage = Usage(stats["requests"], usage.cache_hits, stats["prompt_tokens"], stats["completion_tokens"])
         return {
             "inputs": len(self.inputs),
             "ok": sum(1 for i in self.inputs if i.status == "ok"),

@@ -33,7 +33,12 @@ if __package__ in (None, ""):  # run as a script: make `tests.responders` import
 from tests.responders import scripted_model  # noqa: E402
 
 Responder = Callable[[dict[str, Any]], str]
-FAULTS = ("429", "500", "503", "400", "401", "404", "malformed", "truncated", "length", "empty", "invalid", "hang")
+FAULTS = (
+    "429", "500", "503", "400", "401", "404", "malformed", "truncated", "length", "empty", "invalid", "hang",
+    # Hostile 200s: a body that is not JSON, not UTF-8, has no choices, absurd usage; a drip-fed
+    # reply that never finishes within any sane deadline; a 10 MB "summary".
+    "badjson", "badutf8", "nochoices", "weirdusage", "drip", "huge",
+)  # fmt: skip
 LLAMA_CPP_SCHEMA_REFUSAL = "Input should be 'text' or 'json_object'"
 
 
@@ -273,6 +278,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": fake.retry_after} if status == 429 and fake.retry_after else None
             self._error(status, f"injected {status}", headers)
             return False
+        hostile = self._hostile(fault, body)
+        if hostile is not None:
+            return hostile
         content = fake.responder(body)
         if fault == "malformed":
             self._send_json(200, _completion(content[: len(content) // 2] + "}}", "stop", body))
@@ -291,6 +299,46 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         self._send_json(200, _completion(content, "stop", body))
         return True
+
+    def _raw(self, status: int, data: bytes, length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data) if length is None else length))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _hostile(self, fault: str | None, body: dict[str, Any]) -> bool | None:
+        """The hostile 200s; None when `fault` is not one of them."""
+        if fault == "badjson":
+            self._raw(200, b'{"choices": [{"message": ')
+        elif fault == "badutf8":
+            self._raw(200, b'{"choices": [{"message": {"content": "\xff\xfe\xfa"}}]}')
+        elif fault == "nochoices":
+            self._send_json(200, {"id": "x", "object": "chat.completion", "usage": {}})
+        elif fault == "weirdusage":
+            reply = _completion(self.fake.responder(body), "stop", body)
+            reply["usage"] = {"prompt_tokens": "many", "completion_tokens": float("inf"), "total_tokens": 1e300}
+            self._raw(200, json.dumps(reply).encode())  # Infinity: not JSON, but some servers send it
+            return True
+        elif fault == "drip":
+            data = json.dumps(_completion(self.fake.responder(body), "stop", body)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                for byte in data[:50]:  # one byte every 200 ms: each read is "progress"
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+        elif fault == "huge":
+            self._send_json(200, _completion("x" * 10_000_000, "stop", body))
+        else:
+            return None
+        return False
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,13 +11,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # builds a wheel
+
+_NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "out", "build", "dist", "*.egg-info", "__pycache__", ".*cache")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Build from a copy: setuptools writes build/ beside the sources, and the checkout stays untouched.
+    source = tmp_path_factory.mktemp("src") / "brief"
+    shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
         check=True,
         capture_output=True,
         timeout=300,
@@ -40,6 +47,7 @@ def test_installed_package_runs_outside_the_checkout(wheel: Path, tmp_path: Path
         "import pipeline, pathlib;"
         "from pipeline.model.prompts import load_prompt; from pipeline.ingest.tokens import count_tokens;"
         "assert pathlib.Path(pipeline.__file__).is_relative_to(pathlib.Path(__import__('sys').argv[1]));"
+        "import pipeline.model.backends.openai_http, pipeline.checks, pipeline.batchjob, pipeline.sources.web;"
         "p = load_prompt('map'); print(p.id, count_tokens('hello world'))"
     )
     done = subprocess.run(
@@ -51,4 +59,8 @@ def test_installed_package_runs_outside_the_checkout(wheel: Path, tmp_path: Path
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["map.v1", "2"]
+    assert done.stdout.split() == ["map.v2", "2"]
+
+
+def test_building_leaves_no_build_folder_in_the_checkout(wheel: Path) -> None:
+    assert not (ROOT / "build").exists()

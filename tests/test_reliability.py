@@ -23,6 +23,8 @@ from tests.brief_args import summarize_args
 from tests.fakeserver import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # real brief processes, signals and timing
+
 SEEDS = ROOT / "seeds"
 SEED_DOCUMENTS = 6  # five files, one holding two stories
 
@@ -98,7 +100,8 @@ def test_sigkill_then_rerun_completes_without_resending_finished_requests(tmp_pa
     assert manifest(tmp_path)["totals"]["cache_hits"] >= len(finished_before_kill)
 
 
-def test_ctrl_c_writes_what_finished_and_exits_130(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_writes_what_finished_and_exits_130(tmp_path, stop):
     with FakeOpenAI(latency=0.3) as fake:
         proc = subprocess.Popen(
             brief_args(fake, tmp_path, "--concurrency", "1"),
@@ -109,7 +112,7 @@ def test_ctrl_c_writes_what_finished_and_exits_130(tmp_path):
             text=True,
         )
         wait_until(lambda: len(fake.completed_bodies()) >= 4)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, stderr = proc.communicate(timeout=30)
         sent_after = len(fake.bodies())
     assert proc.returncode == 130, stderr

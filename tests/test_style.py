@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ["pipeline", "tests", "bench", "tools"]
 
@@ -21,6 +23,7 @@ def test_ruff_lint_and_format() -> None:
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
+@pytest.mark.slow  # a cold mypy run takes half a minute
 def test_mypy_on_the_package(tmp_path: Path) -> None:
     checked = run("mypy", "--cache-dir", str(tmp_path / "mypy"), "pipeline")
     assert checked.returncode == 0, checked.stdout + checked.stderr
