@@ -1,14 +1,20 @@
-"""Chunking: coverage, order and the token bound, as properties; sentence-first cutting on seeds."""
+"""Chunking: coverage, order and the token bound, as properties; sentence-first cutting on seeds; linear cost."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.ingest import tokens
 from pipeline.ingest.chunk import chunk_document, split_text
 from pipeline.ingest.documents import ingest
+from pipeline.ingest.joins import is_join
 from pipeline.ingest.tokens import count_tokens
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -90,3 +96,135 @@ def test_seed_chunks_are_numbered_in_order_and_counted() -> None:
 def test_counter_is_a_parameter() -> None:
     pieces = split_text("一。二。三。四。", 4, len)  # count characters instead of tokens
     assert pieces == ["一。二。", "三。四。"]
+
+
+# --- the chunker as it was (quadratic: it recounted the growing chunk after every sentence) -----
+
+_OLD_CLOSERS = re.escape("”’」』》〉）)]\"'")
+_OLD_SENTENCE_END = re.compile(rf"(?:[。！？；…!?]+[{_OLD_CLOSERS}]*|\.+[{_OLD_CLOSERS}]*(?=\s)|;(?=\s))\s*|\n+")
+_OLD_CLAUSE_END = re.compile(r"[，、,：:—]+\s*|\s+")
+
+
+def _old_pieces(text: str, boundary: re.Pattern[str]) -> list[str]:
+    pieces, start = [], 0
+    for match in boundary.finditer(text):
+        if match.end() > start:
+            pieces.append(text[start : match.end()])
+            start = match.end()
+    return pieces + ([text[start:]] if start < len(text) else [])
+
+
+def _old_hard_split(text: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    parts = []
+    while text:
+        low, high = 1, len(text)
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if count(text[:middle]) <= max_tokens else (low, middle - 1)
+        parts.append(text[:low])
+        text = text[low:]
+    return parts
+
+
+def reference_split(text: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    units: list[str] = []
+    for sentence in _old_pieces(text, _OLD_SENTENCE_END):
+        if count(sentence) <= max_tokens:
+            units.append(sentence)
+            continue
+        for clause in _old_pieces(sentence, _OLD_CLAUSE_END):
+            units += [clause] if count(clause) <= max_tokens else _old_hard_split(clause, max_tokens, count)
+    pieces, current = [], ""
+    for unit in units:
+        if current and count(current + unit) > max_tokens:
+            pieces.append(current)
+            current = ""
+        current += unit
+    return pieces + ([current] if current else [])
+
+
+# Ordinary text: words of every kind, each followed by a break, so no unbroken run is long.
+_words = st.sampled_from(
+    ["中國人工智能迅速崛起", "硅谷", "The model", "DeepSeek-R1", "3.5", "Z.ai", "(OSI)", "🚀", "2025年", "〇", "don't",
+     "é", "e\u0301", "1,234", "語" * 12, "a" * 20, "12月23日", "通義千問", "ﾃｽﾄ", "한국어", "½", "x²"]
+)  # fmt: skip
+_breaks = st.sampled_from(
+    ["。", "，", "！", "？", "」", "。」", "？”", "\n", "\n\n", " ", "  ", ". ", "；", "…", "、", "：", "—", "\t"]
+)
+normal_texts = st.lists(st.tuples(_words, _breaks), max_size=80).map(lambda pairs: "".join(w + b for w, b in pairs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=normal_texts, max_tokens=st.integers(min_value=8, max_value=150))
+def test_chunks_are_the_ones_chunking_always_made(text: str, max_tokens: int) -> None:
+    assert split_text(text, max_tokens, count_tokens) == reference_split(text, max_tokens, count_tokens)
+
+
+_any_pieces = st.sampled_from(
+    ["中國", "。", "，", "\n", " ", "\n ", " \n", "The", "'s", "123", "4567", "½", "〇", "é", "\u0301", "🚀", "語" * 50,
+     "a" * 60, "1" * 30, " " * 20, "…", "」", "\t", "ℕ", "Ⅻ", "٣", "ﾃ", "\u0378", "x"]
+)  # fmt: skip
+any_texts = st.lists(_any_pieces, max_size=80).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=any_texts)
+def test_token_counts_add_up_across_joins(text: str) -> None:
+    total = count_tokens(text)
+    for position in range(1, len(text)):
+        if is_join(text, position):
+            assert count_tokens(text[:position]) + count_tokens(text[position:]) == total, position
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=any_texts, max_tokens=st.integers(min_value=4, max_value=40))
+def test_any_text_is_covered_within_the_bound(text: str, max_tokens: int) -> None:
+    pieces = split_text(text, max_tokens, count_tokens)
+    assert "".join(pieces) == text
+    assert all(piece and count_tokens(piece) <= max_tokens for piece in pieces)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=normal_texts, max_tokens=st.integers(min_value=4, max_value=60))
+def test_a_counter_whose_counts_do_not_add_up_is_still_honoured(text: str, max_tokens: int) -> None:
+    def distinct(piece: str) -> int:  # counts no tokenizer would give: joins mean nothing to it
+        return len(set(piece))
+
+    pieces = split_text(text, max_tokens, distinct)
+    assert "".join(pieces) == text and all(distinct(piece) <= max_tokens for piece in pieces)
+    assert pieces == reference_split(text, max_tokens, distinct)
+
+
+def test_packing_counts_each_sentence_about_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoding = tokens.load_encoding()
+    counted = 0
+
+    class CountingEncoding:
+        def encode_ordinary(self, text: str) -> list[int]:
+            nonlocal counted
+            counted += len(text)
+            return encoding.encode_ordinary(text)
+
+    docs = ingest(next(SEEDS.glob("003_*.txt")).read_bytes(), "003.txt")
+    texts = [doc.text for doc in docs] + [doc.text.replace("\n", "") for doc in docs]  # without paragraph breaks
+    expected = [reference_split(text, 1500, count_tokens) for text in texts]
+    monkeypatch.setattr(tokens, "load_encoding", CountingEncoding)
+    for text, pieces in zip(texts, expected, strict=True):
+        counted = 0
+        assert split_text(text, 1500, count_tokens) == pieces
+        assert counted <= 2 * len(text)  # recounting the growing chunk took ~30 times the text
+
+
+def test_unbroken_text_is_cut_in_linear_time() -> None:
+    count_tokens("warm up the tokenizer")
+
+    def seconds(size: int) -> float:
+        run = "語" * size
+        start = time.process_time()
+        pieces = split_text(run, 1500, count_tokens)
+        elapsed = time.process_time() - start
+        assert "".join(pieces) == run and all(count_tokens(p) <= 1500 for p in pieces[:3])
+        return elapsed
+
+    small, large = seconds(50_000), seconds(200_000)
+    assert large < 8 * max(small, 0.01)  # quadratic cutting took 16 times as long (~2 min for 1 M)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.errors import InputError
+from pipeline.ingest import documents, language
+from pipeline.ingest.conversion import convert
 from pipeline.ingest.documents import document_id, ingest
 from pipeline.ingest.language import detect_language
 from pipeline.ingest.mojibake import MOJIBAKE_MARKER, find_garbled
@@ -259,3 +265,44 @@ def test_ordinary_question_marks_and_rare_words_are_not_mojibake() -> None:
 def test_document_id() -> None:
     assert document_id("-") == "stdin"
     assert document_id("a/b/004_fcb75e84432dc768.txt") == "004_fcb75e84432dc768"
+
+
+# --- OpenCC: fewer conversions, same output ------------------------------------------------------
+
+_SEED_TEXT = "".join(path.read_text(encoding="utf-8") for path in sorted(SEEDS.glob("*.txt")))
+_opencc_texts = st.lists(
+    st.one_of(
+        st.integers(0, len(_SEED_TEXT) - 12).map(lambda i: _SEED_TEXT[i : i + 12]),
+        st.sampled_from(
+            ["干", "了解", "手表", "頭髮", "头发", "乾隆", "後台", "里程碑", "説明", "裏面", "線上", "台灣", "一干二净"]
+        ),
+    ),
+    max_size=20,
+).map("".join)
+
+
+@functools.cache
+def library(config: str) -> Any:
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_opencc_texts, config=st.sampled_from(["t2s", "s2t", "hk2s", "tw2s"]))
+def test_conversion_is_the_opencc_library_s(text: str, config: str) -> None:
+    assert convert(text, config) == library(config).convert(text)
+
+
+def test_a_simplified_article_is_converted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    configs: list[str] = []
+
+    def recording(text: str, config: str) -> str:
+        configs.append(config)
+        return convert(text, config)
+
+    monkeypatch.setattr(language, "convert", recording)
+    monkeypatch.setattr(documents, "convert", recording)
+    (doc,) = docs("003")
+    assert doc.script == "simplified" and doc.simplified == doc.text
+    assert configs == ["t2s"]  # no s2t: with nothing Traditional in it, the script is Simplified

@@ -1,8 +1,10 @@
 """Strip web junk from an article's lines, keeping every sentence of the story.
 
-Two passes: inline fixes inside a line (pinyin annotations, image placeholders, doubled
-punctuation, mojibake), then a verdict per line (navigation, share prompts, disclaimers, related
-lists, spam, captions, bylines, repeats). Every removal is counted by kind.
+Three passes: inline repairs inside each line (control sequences, mojibake, pinyin annotations,
+image placeholders, doubled punctuation; pipeline.ingest.inline), junk blocks found on the whole
+page (more-news lists, read-more trailers; pipeline.ingest.blocks), then a verdict per line
+(navigation, share prompts, disclaimers, spam, captions, bylines, repeats; pipeline.ingest.chrome).
+Every removal is counted by kind.
 """
 
 from __future__ import annotations
@@ -13,113 +15,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from pipeline.ingest.decode import is_han
-from pipeline.ingest.mojibake import TONE_MARKED_VOWELS, mark_garbled
+from pipeline.ingest.blocks import junk_blocks
+from pipeline.ingest.chrome import BYLINE_PREFIX, HEADING, is_prose, squeeze, verdict
+from pipeline.ingest.inline import fix_inline
+from pipeline.text import HAN_RE, has_sentence_end
 
-# --- inline -----------------------------------------------------------------------------------
+__all__ = ["Line", "clean_lines", "html_to_text", "looks_like_html", "unescape_entities"]
 
-_TONED = TONE_MARKED_VOWELS
-_SYLLABLE = re.compile(
-    r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
-    r"(?:iang|iong|uang|ueng|ang|eng|ing|ong|ian|iao|uai|uan|üan|van|ai|ei|ao|ou|an|en|er|in|un|ün"
-    r"|ia|ie|iu|ua|uo|ue|üe|ve|ui|a|o|e|i|u|ü|v|ng|n|m)[1-5]?"
-)
-# "(jìng)" right after a Han character or a mojibake marker; up to four syllables.
-_ANNOTATION = re.compile(
-    rf"(?<=[\u3400-\u9fff\uf900-\ufaff\]])[(（]\s*([a-zü{_TONED}1-5]+(?:\s+[a-zü{_TONED}1-5]+){{0,3}})\s*[)）]"
-)
-_IMAGE = re.compile(
-    r"!\[[^\]\n]*\]\([^)\n]*\)|<img\b[^>]*>|[\[【](?:图片|圖片|图|圖|image|img|photo|视频|視頻)[\]】]",
-    re.IGNORECASE,
-)
-_DOUBLED_PUNCTUATION = re.compile(r"([，,。、；;：:！!？?])\1+")
-_TONE_MARK_TO_PLAIN = str.maketrans(_TONED, "".join(vowel * 4 for vowel in "aeiou") + "üüüü")
-
-
-def _is_pinyin(annotation: str) -> bool:
-    """Every word a pinyin syllable, and at least one tone mark or number: (OSI) and (AI) stay."""
-    if not any(c in _TONED or c.isdigit() for c in annotation):
-        return False
-    plain = annotation.translate(_TONE_MARK_TO_PLAIN)
-    return all(_SYLLABLE.fullmatch(word) for word in plain.split())
-
-
-def strip_pinyin(line: str) -> tuple[str, int]:
-    removed = 0
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal removed
-        if _is_pinyin(match.group(1)):
-            removed += 1
-            return ""
-        return match.group(0)
-
-    return _ANNOTATION.sub(replace, line), removed
-
-
-def fix_inline(line: str, counts: Counter[str]) -> str:
-    """Inline repairs of one line; counts what was removed."""
-    line, garbled = mark_garbled(line)
-    counts["mojibake"] += garbled
-    line, annotations = strip_pinyin(line)
-    counts["pinyin"] += annotations
-    line, images = _IMAGE.subn("", line)
-    counts["image"] += images
-    line, doubled = _DOUBLED_PUNCTUATION.subn(r"\1", line)
-    counts["doubled_punctuation"] += doubled
-    line = re.sub(r"[\u200b\u200c\u200d\u2060]", "", line)  # zero-width characters
-    return line.strip()
-
-
-# --- whole lines ------------------------------------------------------------------------------
-
-
-def _squeeze(line: str) -> str:
-    """The line without spaces, for matching spaced-out chrome (你 或 有 興 趣 的 文 章)."""
-    return re.sub(r"\s+", "", line)
-
-
-_NAVIGATION = re.compile(
-    r"^(?:skip to (?:main )?content|facebook|twitter|feature image|menu|search|home|login|sign in|"
-    r"subscribe|博客文章|首页|首頁|返回首页|返回首頁|返回顶部|返回頂部|上一篇|下一篇|上一頁|下一頁|"
-    r"上一页|下一页|打印|列印|字号|字號|[大中小]字?)"
-    r"(?:\s*(?:skip to content|facebook|twitter|feature image|whatsapp|telegram|email))*$",
-    re.IGNORECASE,
-)
-_BREADCRUMB = re.compile(r"^[^\s>›»]{1,12}(?:\s*[>›»]\s*[^\s>›»]{1,12}){1,6}$")
-_SHARE = re.compile(
-    r"分享到|分享至|分享：|分享:|一键分享|一鍵分享|下载.{0,6}app|下載.{0,6}app|打开.{0,6}app|打開.{0,6}app|"
-    r"扫码|掃碼|扫描二维码|掃描二維碼|长按识别|長按識別|点击关注|點擊關注|关注我们|關注我們|"
-    r"^share (?:this|on)|download (?:the|our) app|open in app|^follow us",
-    re.IGNORECASE,
-)
-_DISCLAIMER = re.compile(
-    r"特别声明|特別聲明|免责声明|免責聲明|版权所有|版權所有|版权声明|版權聲明|文责自负|文責自負|"
-    r"不代表本(?:公司|站|网|網|平台|平臺)立[场場]|未经授权.{0,6}不得转载|未經授權.{0,6}不得轉載|"
-    r"(?:独家|獨家)稿件|仅提供信息存储服务|僅提供信息存儲服務|^notice: the content above|"
-    r"^copyright\b|all rights reserved|^©",
-    re.IGNORECASE,
-)
-_RELATED_HEADER = re.compile(
-    r"^(?:相关新闻|相關新聞|相关阅读|相關閱讀|延伸阅读|延伸閱讀|推荐阅读|推薦閱讀|热门推荐|熱門推薦|"
-    r"猜你喜欢|猜你喜歡|你或有兴趣的文章|你或有興趣的文章|你可能感兴趣|你可能感興趣|更多新闻|更多新聞|"
-    r"related(?: news| articles| stories)?|read more|more from)[:：]?$",
-    re.IGNORECASE,
-)
-_CREDIT = re.compile(r"^(?:来源|來源|稿源|责任编辑|責任編輯|编辑|編輯|校对|校對|source|editor)\s*[:：]", re.IGNORECASE)
-_BYLINE_PREFIX = re.compile(r"^【(?:文|记者|記者|编译|編譯|撰文)[/／:：\s][^】]{1,30}】\s*")
-_CAPTION_CREDIT = re.compile(
-    r"(?:\s|^)(?:IC ?Photo|視覺中國|视觉中国|社交媒體|社交媒体|Getty Images|AFP|Reuters|资料图|資料圖|"
-    r"网络图片|網絡圖片|图源[^\s]*|圖源[^\s]*|新华社|新華社)\s*$",
-    re.IGNORECASE,
-)
-_SENTENCE_PUNCTUATION = re.compile(r"[。！？；!?;.]")
-_SPAM_SEPARATORS = re.compile(r"\s*[,，、|/#]\s*|\s+")
-_MIN_SPAM_ITEMS = 5
-_MAX_SPAM_ITEM = 10
-# Before the first real line of prose, lines this short are page debris ("11", "to C").
-_MIN_LINE_CHARS = 6
 _MAX_BYLINE_CHARS = 12
+_SHORT_NAME = re.compile(rf"{HAN_RE.pattern}{{2,{_MAX_BYLINE_CHARS}}}")
 
 
 @dataclass
@@ -186,77 +90,43 @@ def looks_like_html(text: str) -> bool:
     return "<html" in head or "<!doctype html" in head or len(re.findall(r"</?(?:p|div|br|span)\b", head)) >= 3
 
 
-def _is_prose(text: str) -> bool:
-    han = sum(1 for c in text if is_han(c))
-    return han >= 8 or len(re.findall(r"[A-Za-z]+", text)) >= 6
-
-
-def _is_spam(text: str) -> bool:
-    """A keyword line: many short items, no sentence (AI,人工智能,DeepSeek,大模型,ChatGPT)."""
-    if _SENTENCE_PUNCTUATION.search(text):
-        return False
-    items = [item for item in _SPAM_SEPARATORS.split(text) if item]
-    return len(items) >= _MIN_SPAM_ITEMS and all(len(item) <= _MAX_SPAM_ITEM for item in items)
-
-
 def _is_short_name(text: str) -> bool:
     """A signature or byline: a few Han characters, no punctuation (毛拍手, 曲乔乔。)."""
-    body = text.rstrip("。")
-    return 2 <= len(body) <= _MAX_BYLINE_CHARS and all(is_han(c) for c in body)
+    return _SHORT_NAME.fullmatch(text.rstrip("。")) is not None
 
 
-def _verdict(text: str, seen_prose: bool) -> str | None:
-    """The junk kind of one line, or None to keep it."""
-    squeezed = _squeeze(text)
-    if _NAVIGATION.match(text) or _NAVIGATION.match(squeezed):
-        return "navigation"
-    if _BREADCRUMB.match(text) and not _SENTENCE_PUNCTUATION.search(text):
-        return "breadcrumb"
-    if _SHARE.search(text) and len(squeezed) < 60:
-        return "share"
-    if _DISCLAIMER.search(text):
-        return "disclaimer"
-    if _CREDIT.match(text) and len(squeezed) < 40:
-        return "credit"
-    if _CAPTION_CREDIT.search(text) and len(squeezed) < 120:
-        return "caption"
-    if _is_spam(text):
-        return "spam"
-    if re.fullmatch(r"[\d\W_]+", squeezed) or (not seen_prose and len(squeezed) < _MIN_LINE_CHARS):
-        return "fragment"
-    return None
+def _repaired(raw_lines: list[str]) -> list[tuple[str, Counter[str]]]:
+    """Each line after the inline repairs, with what they removed."""
+    repaired: list[tuple[str, Counter[str]]] = []
+    for raw in raw_lines:
+        counts: Counter[str] = Counter()
+        text = fix_inline(raw, counts)
+        text, bylines = BYLINE_PREFIX.subn("", text)
+        if bylines:
+            counts["byline"] += bylines
+        if not text and raw.strip() and not +counts:
+            counts["empty_after_cleaning"] += 1  # emptied by whitespace or invisible characters
+        repaired.append((text, counts))
+    return repaired
 
 
 def clean_lines(raw_lines: list[str]) -> list[Line]:
     """Apply the line rules in order; junk lines are dropped, counted on the line that follows."""
+    repaired = _repaired(raw_lines)
+    blocks = junk_blocks([text for text, _ in repaired])
     kept: list[Line] = []
     pending: Counter[str] = Counter()
     seen_prose = False
-    in_related = False
     title: str | None = None
-    for raw in raw_lines:
-        counts: Counter[str] = Counter()
-        text = fix_inline(raw, counts)
-        text, bylines = _BYLINE_PREFIX.subn("", text)
-        counts["byline"] += bylines
+    for index, (text, counts) in enumerate(repaired):
         pending += counts
         if not text:
-            if raw.strip() and not +counts:
-                pending["empty_after_cleaning"] += 1  # emptied by whitespace or invisible characters
             kept.append(Line("", kind="blank"))
             continue
-        squeezed = _squeeze(text)
-        if _RELATED_HEADER.match(squeezed) or _RELATED_HEADER.match(text):
-            in_related = True
+        if index in blocks:
             pending["related"] += 1
             continue
-        if in_related:
-            if _is_prose(text) and _SENTENCE_PUNCTUATION.search(text) and len(squeezed) > 60:
-                in_related = False  # prose again: the list is over
-            else:
-                pending["related"] += 1
-                continue
-        kind = _verdict(text, seen_prose)
+        kind = verdict(text, seen_prose)
         if kind == "disclaimer":
             pending[kind] += 1
             kept.append(Line("", Counter(), "boundary"))
@@ -264,15 +134,16 @@ def clean_lines(raw_lines: list[str]) -> list[Line]:
         if kind:
             pending[kind] += 1
             continue
+        squeezed = squeeze(text)
         previous = _last_text(kept)
-        if previous is not None and _squeeze(previous.text) == squeezed:
+        if previous is not None and squeeze(previous.text) == squeezed:
             pending["duplicate"] += 1
             previous.repeats += 1
             continue
         if title is not None and previous is not None and previous.text == title and _is_short_name(text):
             pending["byline"] += 1  # a byline glued under the title
             continue
-        prose = _is_prose(text)
+        prose = is_prose(text)
         if title is None and prose:
             title = text
         seen_prose = seen_prose or prose
@@ -322,7 +193,7 @@ def _drop_repeated_captions(lines: list[Line]) -> list[Line]:
     texts = [line for line in lines if line.kind == "text"]
     title = texts[0].text if texts else None
     for index, line in enumerate(lines):
-        if line.kind != "text" or line.text == title or _SENTENCE_PUNCTUATION.search(line.text):
+        if line.kind != "text" or line.text == title or has_sentence_end(line.text) or HEADING.match(line.text):
             continue
         if line.repeats and len(line.text) <= 40 and not line.text.endswith(("。", "」", "”")):
             result[index] = Line("", line.counts + Counter(caption=1), "blank")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from pipeline.errors import InputError
+from pipeline.text import HAN_RE
 
 # A text file has no NUL bytes and few control characters; past this share it is binary.
 _MAX_CONTROL_SHARE = 0.05
@@ -36,13 +37,9 @@ def common_han() -> frozenset[str]:
     return frozenset(data.strip())
 
 
-def is_han(char: str) -> bool:
-    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf" or "\uf900" <= char <= "\ufaff"
-
-
 def common_share(text: str) -> float:
     """Share of Han characters that are common: real Chinese scores high, a wrong codec low."""
-    han = [c for c in text if is_han(c)]
+    han = HAN_RE.findall(text)
     if not han:
         return 0.0
     common = common_han()

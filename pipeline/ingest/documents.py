@@ -1,7 +1,7 @@
 """Ingest: article bytes → cleaned Documents (one per story), with language, script and flags.
 
-Pure functions, no network: decode (textdecode), clean (clean, mojibake), split stories, then
-detect language and script (language).
+Pure functions, no network: decode (decode), clean (clean: inline, blocks, chrome, mojibake), split
+stories, then detect language and script and convert to Simplified (language, conversion).
 """
 
 from __future__ import annotations

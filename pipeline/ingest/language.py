@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import re
-from typing import Any
+from pipeline.ingest.conversion import convert
+from pipeline.text import HAN_RE, HANGUL_RE, KANA_RE, LATIN_WORD_RE
 
-from pipeline.ingest.decode import is_han
+__all__ = ["convert", "detect_language", "detect_script", "simplify_config", "to_simplified"]
 
-_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
 _ENGLISH_WORDS = frozenset("the and of to in is that for on with as was by are it from at this be".split())
 # Kana in a Chinese page (a quoted Japanese name) is rare; this share of the CJK letters is Japanese.
 _KANA_SHARE = 0.05
@@ -23,23 +19,12 @@ _HONG_KONG_FORMS = set("説衞啓綫麪僞峯羣裏")
 _TAIWAN_FORMS = set("說衛啟線麵偽峰群裡")
 
 
-@functools.cache
-def _converter(config: str) -> Any:
-    import opencc
-
-    return opencc.OpenCC(config)
-
-
-def convert(text: str, config: str) -> str:
-    return str(_converter(config).convert(text))
-
-
 def detect_language(text: str) -> str:
     """ISO 639-1 code: zh, ja, ko, en, or und when the text gives no clear signal."""
-    han = sum(1 for c in text if is_han(c))
-    kana = len(_KANA.findall(text))
-    hangul = len(_HANGUL.findall(text))
-    words = _LATIN_WORD.findall(text)
+    han = len(HAN_RE.findall(text))
+    kana = len(KANA_RE.findall(text))
+    hangul = len(HANGUL_RE.findall(text))
+    words = LATIN_WORD_RE.findall(text)
     cjk = han + kana + hangul
     if kana and kana >= _KANA_SHARE * (han + kana):
         return "ja"
@@ -59,6 +44,8 @@ def detect_script(text: str, t2s: str | None = None) -> str:
     """
     t2s = convert(text, "t2s") if t2s is None else t2s
     traditional_only = sum(1 for a, b in zip(text, t2s, strict=False) if a != b)
+    if traditional_only == 0:
+        return "simplified"  # whatever s2t would change, Simplified is the majority (or all there is)
     simplified_only = sum(1 for a, b in zip(text, convert(text, "s2t"), strict=False) if a != b)
     total = traditional_only + simplified_only
     if total == 0:
@@ -71,8 +58,8 @@ def detect_script(text: str, t2s: str | None = None) -> str:
 
 def simplify_config(text: str) -> str:
     """The OpenCC config that reads this text's region best: hk2s, tw2s or t2s."""
-    hong_kong = sum(1 for c in text if c in _HONG_KONG_FORMS)
-    taiwan = sum(1 for c in text if c in _TAIWAN_FORMS)
+    hong_kong = sum(text.count(c) for c in _HONG_KONG_FORMS)
+    taiwan = sum(text.count(c) for c in _TAIWAN_FORMS)
     if hong_kong > taiwan:
         return "hk2s"
     if taiwan > hong_kong:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.ingest.decode import common_han, is_han
+from pipeline.ingest.decode import common_han
+from pipeline.text import is_han
 
 MOJIBAKE_MARKER = "[garbled]"
 
@@ -101,18 +102,24 @@ def _starts_rare_run(text: str, start: int) -> bool:
     return rare >= _MIN_RARE_RUN
 
 
+def _seeds(text: str) -> set[str]:
+    """The characters a garbled span can start with that occur in `text` (usually none)."""
+    return {c for c in set(text).difference(common_han()) if c in "\ufffd?" or is_han(c)}
+
+
 def find_garbled(text: str) -> list[Span]:
     """Every garbled span in `text`, in order, not overlapping."""
+    seeds = _seeds(text)
+    if not seeds:
+        return []
     spans: list[Span] = []
-    i = 0
-    while i < len(text):
-        seeded = _starts_span(text, i) or (_is_rare(text[i]) and _starts_rare_run(text, i))
-        end = _extend(text, i) if seeded else i
-        if end > i:
+    end = 0
+    for i, char in enumerate(text):  # a span only starts at a seed character
+        if i < end or char not in seeds:
+            continue
+        if _starts_span(text, i) or (_is_rare(char) and _starts_rare_run(text, i)):
+            end = _extend(text, i)
             spans.append(Span(i, end))
-            i = end
-        else:
-            i += 1
     return spans
 
 

@@ -63,7 +63,12 @@ def load_encoding() -> tiktoken.Encoding:
 
 def count_tokens(text: str) -> int:
     """Tokens in `text`; special-token look-alikes in articles count as plain text."""
-    return len(load_encoding().encode(text, disallowed_special=()))
+    return len(load_encoding().encode_ordinary(text))
+
+
+# Counters whose counts add up across joins (pipeline.ingest.joins proves it for cl100k_base's
+# pre-tokenizer; len adds up everywhere): the chunker trusts them without recounting its chunks.
+ADDITIVE_AT_JOINS: frozenset[TokenCounter] = frozenset({count_tokens, len})
 
 
 def default_counter() -> TokenCounter:
