@@ -337,6 +337,7 @@ async def prepare_run(
         on_error=None if defer else notify,
         client_stats=session.client_stats,
         results_cache=session.cache,
+        strict=settings.strict,
     )
     inputs = open_inputs(paths, stdin, is_own_output, web, settings.cache_dir, seen)
     return PreparedRun(session, runner, inputs, seen)

@@ -166,6 +166,9 @@ def summarize(
     ] = None,
     since: Annotated[str | None, typer.Option("--since", help="Feed items newer than 24h, 3d, 2w or a date.")] = None,
     new: Annotated[bool, typer.Option("--new", help="Only stories not summarised by an earlier run.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail an article whose figures, names or language cannot be verified.")
+    ] = False,
     ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="Fetch pages robots.txt forbids.")] = False,
 ) -> None:
     """Summarise articles into English with a bilingual glossary, one briefing and run.json."""
@@ -194,6 +197,7 @@ def summarize(
         "timeout": timeout,
         "max_attempts": max_attempts,
         "offline": True if offline else None,
+        "strict": True if strict else None,
         "out_dir": out,
     }
     settings = settings_from(flags, no_cache=no_cache)
@@ -281,6 +285,34 @@ def doctor(
     print("\n".join(lines))
     if not reachable:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def check(
+    out_dir: Annotated[Path, typer.Argument(help="A folder brief wrote (it holds run.json).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Re-run the faithfulness checks on existing outputs against their sources (no model calls)."""
+    from pipeline.audit import audit_folder
+    from pipeline.terminal import one_line
+
+    try:
+        rows = audit_folder(out_dir)
+    except BriefError as exc:
+        raise fail(str(exc), exc.exit_code) from exc
+    flagged = sum(len(row.flags) for row in rows)
+    if as_json:
+        print(json.dumps([row.to_json() for row in rows], ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            for flag in row.flags:
+                hint = f" (source: {'; '.join(flag.suggestions[:3])})" if flag.suggestions else ""
+                print(one_line(f"{row.id}: {flag.kind} in {flag.field}: {flag.message}{hint}"))
+            if row.error:
+                say(f"brief: {row.id}: not checked: {row.error}")
+    unchecked = sum(1 for row in rows if row.error)
+    say(f"{len(rows)} articles checked, {flagged} unverified statement(s), {unchecked} not checkable")
+    raise typer.Exit(EXIT_FAILED if flagged or unchecked else EXIT_OK)
 
 
 @cache_app.command("stats")

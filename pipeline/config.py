@@ -52,6 +52,7 @@ class Settings:
     cache_dir: Path | None = None  # None: caching off
     out_dir: Path = Path("out")
     offline: bool = False
+    strict: bool = False  # an article with unverified statements fails (exit 1)
     # Where base_url came from ("flag", "env", "config", "discovered", "default"), for `brief doctor`.
     base_url_origin: str = "default"
 
@@ -82,6 +83,7 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_chunk_tokens": ("BRIEF_MAX_CHUNK_TOKENS",),
     "cache_dir": ("BRIEF_CACHE_DIR",),
     "out_dir": ("BRIEF_OUT",),
+    "strict": ("BRIEF_STRICT",),
 }
 
 
@@ -196,7 +198,7 @@ def _convert(name: str, value: Any) -> Any:
             return int(value)
         if name in ("cache_dir", "out_dir"):
             return Path(value).expanduser() if value is not None else None
-        if name == "offline":
+        if name in ("offline", "strict"):
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if name == "base_url":
             from pipeline.secrets import register_url

@@ -244,6 +244,7 @@ class RunReport:
     elapsed_s: float = 0.0
     glossary_conflicts: list[dict[str, Any]] = field(default_factory=list)
     client_stats: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, int] = field(default_factory=dict)  # faithfulness flags by kind (see pipeline.checks)
 
     @property
     def failed(self) -> list[InputReport]:
@@ -286,6 +287,7 @@ class RunReport:
             "briefing_error": self.briefing_error,
             "glossary_conflicts": self.glossary_conflicts,
             "client": self.client_stats,
+            "checks": self.checks,
             "totals": self.totals(),
         }
         if self.fatal_error:

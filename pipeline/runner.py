@@ -13,9 +13,10 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipeline.checks.review import check_briefing_overview, check_totals, review_run_names
 from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, InputError
 from pipeline.glossary import Conflict, RunTerm, harmonise_run
 from pipeline.records import ArticleResult, Briefing, Document, InputReport, RawInput, RunReport, Usage
@@ -89,6 +90,8 @@ class Runner:
     client_stats: Callable[[], dict[str, Any]] | None = None
     results_cache: Cache | None = None  # whole-article results by input bytes: re-runs skip every stage
     total: int | None = None  # inputs expected, when the sources know it (for progress)
+    strict: bool = False  # an article with unverified statements fails its input (--strict)
+    pinyin_of: Callable[[str], str] | None = None  # for the run-level name check
     _fatal: BriefError | None = None
 
     async def run(self, inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> RunReport:
@@ -168,6 +171,12 @@ class Runner:
                 report.results.append(result)
             if errors:
                 raise _DocumentsFailed("; ".join(errors))
+            unverified = [r for r in results if r.checks]
+            if self.strict and unverified:
+                count = sum(len(r.checks) for r in unverified)
+                raise _DocumentsFailed(
+                    f"{count} unverified statement(s) (--strict): see the Checks of {unverified[0].id}"
+                )
             row.status = "ok"
         except _Stopped:
             self._skip(row)
@@ -227,7 +236,9 @@ class Runner:
 
     async def _finish(self, report: RunReport, interrupted: bool) -> None:
         """Harmonise the glossary over the run, ask for the briefing, hand everything to the sinks."""
-        results, terms, conflicts = harmonise_run(sorted(report.results, key=lambda r: r.id))
+        before = sorted(report.results, key=lambda r: r.id)
+        results, terms, conflicts = harmonise_run(before)
+        results = review_run_names(before, results, [t.entry for t in terms], self.pinyin_of)
         report.results = results
         report.glossary_conflicts = [c.to_json() for c in conflicts]
         briefing = None
@@ -235,6 +246,7 @@ class Runner:
             briefing = await self._briefing(results, report)
         if self.client_stats:
             report.client_stats = self.client_stats()
+        report.checks = check_totals(results, briefing.checks if briefing else ())
         outcome = RunOutcome(report, terms, conflicts, briefing)
         for sink in self.sinks:
             for result in results:
@@ -252,6 +264,10 @@ class Runner:
                 self.on_error(report.briefing_error)
             return Briefing(f"(No overview: {report.briefing_error})", group_by_shared_terms(results), error=str(exc))
         report.briefing_usage = briefing.usage
+        if self.summarizer.mode == "model":  # the offline overview is brief's own sentence, not a claim
+            checks = check_briefing_overview(briefing.overview, results)
+            if checks:
+                briefing = replace(briefing, checks=checks)
         return briefing
 
 

@@ -7,6 +7,7 @@ must catch: a term that is not in the article, and terms given in the other scri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -41,10 +42,15 @@ def _between(text: str, tag: str) -> str:
 def prompt_kind(body: dict[str, Any]) -> str:
     """Tell which prompt a request carries, from its delimiters."""
     text = _user_text(body)
-    for kind, tag in (("map", "article"), ("reduce", "parts"), ("briefing", "articles")):
+    for kind, tag in (("repair", "draft"), ("map", "article"), ("reduce", "parts"), ("briefing", "articles")):
         if f"<{tag}>" in text:
             return kind
     raise ValueError("unknown prompt")
+
+
+def passage_tag(text: str) -> str:
+    """A digit-free name for a passage (its hash in letters), so replies carry no figure the source lacks."""
+    return "".join(chr(ord("a") + int(c, 16)) for c in hashlib.sha1(text.encode("utf-8")).hexdigest()[:8])
 
 
 def map_reply(article: str) -> dict[str, Any]:
@@ -54,13 +60,13 @@ def map_reply(article: str) -> dict[str, Any]:
         if any(form in article for form in forms):
             glossary.append({"source": SIMPLIFIED_ALIASES.get(source, source), "target": target, "kind": kind})
     glossary.append(INVENTED_TERM)
-    size = len(article)
+    tag = passage_tag(article)
     return {
-        "title": f"Report of {size} characters",
-        "summary": f"An English summary of a passage of {size} characters.",
+        "title": f"Report {tag}",
+        "summary": f"An English summary of passage {tag}.",
         # Points differ between passages, as a real model's would: a merge must not read as a loop.
         "key_points": [
-            f"First point in English, from {size} characters.",
+            f"First point in English, from passage {tag}.",
             "Second point in English.",
             "Third point in English.",
         ],
@@ -71,7 +77,7 @@ def map_reply(article: str) -> dict[str, Any]:
 def reduce_reply(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "title": parts[0]["title"],
-        "summary": f"Merged English summary of {len(parts)} parts.",
+        "summary": "Merged English summary of several parts.",
         "key_points": [p["key_points"][0] for p in parts][:7] + ["Merged point."] * max(0, 3 - len(parts)),
     }
 
@@ -88,7 +94,9 @@ def scripted_model(body: dict[str, Any]) -> str:
     """Answer one chat-completions request body with the JSON content a good model would give."""
     text = _user_text(body)
     kind = prompt_kind(body)
-    if kind == "map":
+    if kind == "repair":  # a model that changes nothing: the checks must then tell the reader
+        reply = json.loads(_between(text, "draft"))
+    elif kind == "map":
         reply = map_reply(_between(text, "article"))
     elif kind == "reduce":
         reply = reduce_reply(json.loads(_between(text, "parts")))

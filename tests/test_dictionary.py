@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import unicodedata
 
 import pytest
@@ -181,11 +180,9 @@ def test_disagrees(cedict: Dictionary, term: str, english: str, disagrees: bool)
     assert cedict.disagrees(term, english) is disagrees
 
 
-def test_load_is_cached_and_fast() -> None:
+def test_load_is_cached() -> None:
+    # Its load time is a benchmark figure (bench/), not a unit-test assertion: timings vary with the machine.
     load_dictionary.cache_clear()
-    started = time.perf_counter()
     first = load_dictionary()
-    elapsed = time.perf_counter() - started
     assert load_dictionary() is first
     assert len(first) > 100_000
-    assert elapsed < 3.0  # < 1 s on a laptop; slack for slow CI machines

@@ -16,7 +16,7 @@ from pipeline.ingest.documents import document_id, ingest
 from pipeline.ingest.tokens import default_counter
 from tests.brief_args import summarize_args
 from tests.fakeserver import FakeOpenAI
-from tests.responders import INVENTED_TERM, prompt_kind
+from tests.responders import INVENTED_TERM, passage_tag, prompt_kind
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 CHUNK_TOKENS = 2400  # the longer seeds need two chunks and a merge; both stories of 004 fit in one
@@ -113,8 +113,8 @@ def requests_by_document(server: FakeOpenAI, folder: Path = SEEDS) -> dict[str, 
             owners = [doc for doc, chunks in texts.items() if any(part in chunk for chunk in chunks)]
             owners = owners or [doc for doc in texts if part in "".join(texts[doc])]
         else:
-            sizes = {int(n) for n in re.findall(r"passage of (\d+) characters", user)}
-            owners = [doc for doc, chunks in texts.items() if sizes and sizes <= {len(c) for c in chunks}]
+            tags = set(re.findall(r"passage ([a-p]{8})", user))
+            owners = [doc for doc, chunks in texts.items() if tags and tags <= {passage_tag(c) for c in chunks}]
         assert len(owners) == 1, f"every map/reduce request belongs to one document: {owners}"
         seen.setdefault(owners[0], Counter())[kind] += 1
     return seen
@@ -205,7 +205,7 @@ def test_stdin_prints_only_the_article(runner, server, tmp_path):
     args = ["summarize", "-", "--base-url", server.base_url, "--model", "m", "--no-cache"]
     result = runner.invoke(app, args, input=seed)
     assert result.exit_code == 0
-    assert result.stdout.startswith("# Report of")
+    assert result.stdout.startswith("# Report ")
     assert "Nonexistent Corp" not in result.stdout
     assert not (tmp_path / "out").exists()
     as_json = runner.invoke(app, [*args, "--format", "json"], input=seed)

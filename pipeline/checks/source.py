@@ -162,8 +162,9 @@ def _quantity(original: str, text: str, match: re.Match[str]) -> Quantity | None
             lo += _DIGITS.get(tenth, int(tenth) if tenth.isdigit() else 0)
             hi = max(hi, lo)
         end = suffix.end()
+    stated = lo  # the figure as written; a hedge (约, 近, 逾) widens the range around it, not the figure
     lo, hi = _hedge(text, start, end, run, lo, hi)
-    return Quantity(lo, unit, lo, hi, original[start:end], start, end, currency)
+    return Quantity(stated, unit, lo, hi, original[start:end], start, end, currency)
 
 
 def _counted(text: str, start: int, end: int) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pipeline.checks.review import article_fields
 from pipeline.errors import OutputTruncated
 from pipeline.glossary import Lexicon, Simplify, enrich_with_dictionary, merge_entries, verify_terms
 from pipeline.ingest.chunk import split_text
@@ -17,6 +18,7 @@ from pipeline.model.briefing import model_briefing
 from pipeline.model.client import JsonRequest, ModelClient
 from pipeline.model.english import english_check
 from pipeline.model.prompts import Prompt, delimit, load_prompt
+from pipeline.model.verify import verify_and_repair
 from pipeline.records import ArticleResult, Briefing, Document, Usage
 
 # Below this many tokens a chunk that overflows the output budget is not worth splitting again.
@@ -65,6 +67,7 @@ class ModelSummarizer:
         self.map_prompt = load_prompt("map")
         self.reduce_prompt = load_prompt("reduce")
         self.briefing_prompt = load_prompt("briefing")
+        self.repair_prompt = load_prompt("repair")
 
     @property
     def model(self) -> str:
@@ -78,7 +81,7 @@ class ModelSummarizer:
         return cache_key(
             {
                 "model": self.model,
-                "prompts": [self.map_prompt.hash, self.reduce_prompt.hash],
+                "prompts": [self.map_prompt.hash, self.reduce_prompt.hash, self.repair_prompt.hash],
                 "options": asdict(self.options),
                 "code": source_fingerprint(),
             }
@@ -101,11 +104,30 @@ class ModelSummarizer:
             usage = usage + reduce_usage
             prompts.append(self.reduce_prompt.record())
         candidates = [item for p in partials for item in p.data.get("glossary", [])]
-        verified, dropped = verify_terms(candidates, doc, self.simplify)
-        glossary, conflicts = merge_entries(verified)
-        if self._load_lexicon is not None and doc.language == "zh" and glossary:
-            glossary = enrich_with_dictionary(glossary, self._load_lexicon())
+        kept_terms, dropped = verify_terms(candidates, doc, self.simplify)
+        glossary, conflicts = merge_entries(kept_terms)
+        lexicon = self._load_lexicon() if self._load_lexicon is not None and doc.language == "zh" else None
+        if lexicon is not None and glossary:
+            glossary = enrich_with_dictionary(glossary, lexicon)
+        verified = await verify_and_repair(
+            self.client,
+            self.repair_prompt,
+            doc,
+            article_fields(merged),
+            glossary,
+            count_tokens=self.count_tokens,
+            max_source_tokens=self.options.max_chunk_tokens,
+            max_output_tokens=self.options.max_output_tokens,
+            temperature=self.options.temperature,
+            pinyin_of=lexicon.pinyin if lexicon is not None else None,
+        )
+        usage = usage + verified.usage
+        if verified.usage.requests or verified.usage.cache_hits:
+            prompts.append(self.repair_prompt.record())
+        merged = verified.fields
         flags = list(doc.flags)
+        if verified.repaired:
+            flags.append("repaired")
         salvaged = sum(p.salvaged for p in partials)
         if salvaged:
             flags.append(f"glossary_invalid:{salvaged}")
@@ -129,6 +151,7 @@ class ModelSummarizer:
             dropped_terms=dropped,
             meta=doc.meta,
             prompts=tuple(prompts) if len(prompts) > 1 else (),
+            checks=verified.checks,
         )
 
     async def briefing(self, results: Sequence[ArticleResult]) -> Briefing:

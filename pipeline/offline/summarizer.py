@@ -41,10 +41,13 @@ class OfflineSummarizer:
         return self._dictionary
 
     async def summarize(self, doc: Document) -> ArticleResult:
+        from pipeline.checks.review import check_offline
         from pipeline.offline.triage import summarize_offline
 
         dictionary = self.dictionary() if doc.language == "zh" else None
-        return replace(summarize_offline(doc, dictionary), meta=doc.meta)
+        result = replace(summarize_offline(doc, dictionary), meta=doc.meta)
+        checks = check_offline(doc, result)
+        return replace(result, checks=checks) if checks else result
 
     async def briefing(self, results: Sequence[ArticleResult]) -> Briefing:
         return Briefing(offline_overview(results), group_by_shared_terms(results))

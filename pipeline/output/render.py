@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.glossary import Conflict, RunTerm
 from pipeline.output.markdown import block, cell, code, inline, link
-from pipeline.records import ArticleResult, BriefingGroup, GlossaryEntry
+from pipeline.records import ArticleResult, BriefingGroup, CheckFlag, GlossaryEntry
 
 OFFLINE_BANNER = (
     "> **OFFLINE MODE — no language model was used.** This is a keyword triage: the summary "
@@ -64,11 +64,49 @@ def article_markdown(result: ArticleResult) -> str:
     lines += [_source_line(result), *_meta_lines(result), f"- Language: {inline(result.language)}{script} · {made_by}"]
     if result.flags:
         lines.append(f"- Flags: {inline(', '.join(result.flags))}")
-    lines += ["", "## Summary", "", block(result.summary), "", "## Key points", ""]
-    lines += [f"- {inline(point)}" for point in result.key_points] or ["- (none)"]
+    summary = block(_marked(result.summary, result.checks, "summary"))
+    lines += ["", "## Summary", "", summary, "", "## Key points", ""]
+    points = [_marked(p, result.checks, f"key_points[{i}]") for i, p in enumerate(result.key_points)]
+    lines += [f"- {inline(point)}" for point in points] or ["- (none)"]
     lines += ["", "## Glossary", ""]
     lines.append(glossary_table(result.glossary) if result.glossary else "(no terms)")
+    if result.checks:
+        lines += ["", "## Checks", "", _CHECKS_NOTE, ""]
+        lines += [_check_line(flag) for flag in result.checks]
     return "\n".join(lines) + "\n"
+
+
+UNVERIFIED = "⚠ unverified"
+_CHECKS_NOTE = (
+    "Statements marked ⚠ could not be verified against the source and may be wrong; "
+    "each is listed with what the source says."
+)
+
+
+def _marked(text: str, checks: Sequence[CheckFlag], field: str) -> str:
+    """The field's text with each flagged sentence followed by a warning the reader cannot miss."""
+    return mark_sentences(text, [flag for flag in checks if flag.field == field])
+
+
+def mark_sentences(text: str, flags: Sequence[CheckFlag]) -> str:
+    """Put the unverified marker after each sentence that holds a flagged statement (once per sentence)."""
+    ends: set[int] = set()
+    for flag in flags:
+        start = text.find(flag.sentence) if flag.sentence else -1
+        if start < 0:
+            start = text.find(flag.text)
+            end = start + len(flag.text) if start >= 0 else len(text)
+        else:
+            end = start + len(flag.sentence)
+        ends.add(end)
+    for end in sorted(ends, reverse=True):
+        text = f"{text[:end]} ({UNVERIFIED}){text[end:]}"
+    return text
+
+
+def _check_line(flag: CheckFlag, prefix: str = "") -> str:
+    hint = f" Source: {'; '.join(flag.suggestions[:3])}." if flag.suggestions else ""
+    return f"- {prefix}" + inline(f"{flag.kind} in {flag.field}: {flag.message}.{hint}")
 
 
 def render_article(result: ArticleResult) -> tuple[str, str]:
@@ -119,6 +157,7 @@ def briefing_markdown(
     terms: Sequence[RunTerm],
     mode: str,
     failures: Sequence[tuple[str, str]] = (),
+    overview_checks: Sequence[CheckFlag] = (),
 ) -> str:
     """Render the run's briefing: overview, a section per story group, the merged glossary."""
     by_id = {r.id: r for r in results}
@@ -135,8 +174,14 @@ def briefing_markdown(
         for result in members:
             level = "###" if len(members) > 1 else "##"
             lines += [f"{level} {inline(result.title)}", "", f"*Source: {_briefing_source(result)}*", ""]
-            lines += [block(result.summary), ""]
-            lines += [f"- {inline(p)}" for p in result.key_points] + [""]
+            lines += [block(_marked(result.summary, result.checks, "summary")), ""]
+            points = [_marked(p, result.checks, f"key_points[{i}]") for i, p in enumerate(result.key_points)]
+            lines += [f"- {inline(p)}" for p in points] + [""]
+    flagged = [(r, flag) for r in results for flag in r.checks]
+    if flagged or overview_checks:
+        lines += ["## Checks", "", _CHECKS_NOTE, ""]
+        lines += [_check_line(flag, "overview: ") for flag in overview_checks]
+        lines += [_check_line(flag, f"{code(r.id)}: ") for r, flag in flagged] + [""]
     if failures:
         lines += ["## Not processed", ""]
         lines += [f"- {code(source)}: {inline(reason)}" for source, reason in failures] + [""]

@@ -6,8 +6,15 @@ import json
 from typing import TextIO
 
 from pipeline.output.folder import OutputFolder
-from pipeline.output.render import briefing_markdown, dump_json, glossary_json, glossary_tsv, render_article
-from pipeline.records import ArticleResult
+from pipeline.output.render import (
+    briefing_markdown,
+    dump_json,
+    glossary_json,
+    glossary_tsv,
+    mark_sentences,
+    render_article,
+)
+from pipeline.records import ArticleResult, CheckFlag
 from pipeline.runner import RunOutcome
 from pipeline.secrets import scrub
 
@@ -29,12 +36,18 @@ class FolderSink:
             return  # a partial run gets its articles and run.json, not a briefing of half the news
         self.folder.write("glossary.tsv", glossary_tsv(outcome.terms))
         self.folder.write("glossary.json", glossary_json(outcome.terms, outcome.conflicts, report.mode))
+        overview_checks: tuple[CheckFlag, ...] = ()
         if outcome.briefing is not None:
             overview, groups = outcome.briefing.overview, outcome.briefing.groups
+            overview_checks = outcome.briefing.checks
+            if overview_checks:
+                overview = mark_sentences(overview, overview_checks)
         else:
             overview, groups = "No article could be processed.", []
         failures = [(i.source, i.error or i.status) for i in report.failed]
-        text = briefing_markdown(overview, groups, report.results, outcome.terms, report.mode, failures)
+        text = briefing_markdown(
+            overview, groups, report.results, outcome.terms, report.mode, failures, overview_checks
+        )
         self.folder.write("briefing.md", scrub(text))
 
 
