@@ -154,7 +154,7 @@ def resolve_endpoint(settings: Settings, notices: list[str]) -> Settings | None:
         return settings
     from pipeline.model.discovery import discover
 
-    found = discover()
+    found = discover(wait=settings.discovery_wait, notify=log.warning)  # said at once: waiting can take minutes
     if found is None:
         notices.append(
             "No model endpoint configured (OPENAI_BASE_URL / --base-url) and no local server found "
@@ -193,6 +193,10 @@ async def open_session(settings: Settings) -> Session:
         raise
     resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
     client.model = model
+    if resolved.json_mode == "auto":
+        notice = await check_schema_enforcement(client, cache)
+        if notice:
+            notices.append(notice)
     options = SummaryOptions(
         max_chunk_tokens=resolved.max_chunk_tokens,
         max_output_tokens=resolved.max_output_tokens,
@@ -201,6 +205,28 @@ async def open_session(settings: Settings) -> Session:
     )
     summarizer = ModelSummarizer(client, options, default_counter(), to_simplified, load_dictionary)
     return Session(resolved, summarizer, client, notices, cache)
+
+
+async def check_schema_enforcement(client: ModelClient, cache: Cache | None) -> str | None:
+    """Probe once per endpoint and model (remembered in the cache) whether json_schema is really applied."""
+    from pipeline.cache import cache_key
+
+    key = cache_key({"probe": "json_schema", "endpoint": client.base_url, "model": client.model})
+    known = cache.get(key) if cache is not None else None
+    if known is not None and isinstance(known.get("enforced"), bool):
+        enforced = bool(known["enforced"])
+        if not enforced:
+            client.step_down("schema", "remembered from an earlier probe")
+    else:
+        enforced = await client.probe_schema()
+        if cache is not None:
+            cache.put(key, {"enforced": enforced, "json_mode": client.json_mode})
+    if enforced:
+        return None
+    return (
+        f"{client.base_url} does not apply response_format json_schema: using json mode {client.json_mode}, "
+        "with the schema described in the prompt"
+    )
 
 
 async def choose_model(client: ModelClient, settings: Settings) -> str:
@@ -390,8 +416,7 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
         f"model:       {settings.model or '(server default)'}",
         f"json_mode:   {settings.json_mode}",
         f"concurrency: {settings.concurrency}",
-        f"timeout:     {settings.timeout:g} s (connect {settings.connect_timeout:g} s), "
-        f"{settings.max_attempts} attempts",
+        f"attempts:    {settings.max_attempts} per request",
         f"chunks:      {settings.max_chunk_tokens} tokens",
         f"cache_dir:   {settings.cache_dir or '(off)'}",
     ]
@@ -400,6 +425,9 @@ async def doctor(settings: Settings) -> tuple[list[str], bool]:
     lines += notices
     if resolved is None:
         return lines, True
+    from pipeline.model.endpoint import profile_for
+
+    lines.append(f"endpoint:    {profile_for(resolved).describe()}")
     try:
         lines += await _probe_endpoint(resolved)
     except BriefError as exc:
@@ -434,6 +462,10 @@ async def _probe_endpoint(settings: Settings) -> list[str]:
             },
             max_tokens=20,
             temperature=0.0,
+        )
+        enforced = await client.probe_schema() if settings.json_mode in ("auto", "schema") else False
+        lines.append(
+            "json_schema: " + ("enforced by the server" if enforced else f"not applied: using {client.json_mode}")
         )
         result = await client.complete_json(ping)
         lines.append(

@@ -41,8 +41,15 @@ class Settings:
     base_url: str | None = None  # None: discover a local server, else offline
     api_key: str | None = field(default=None, repr=False)
     model: str | None = None
-    timeout: float = 120.0
-    connect_timeout: float = 5.0
+    timeout: float | None = None  # hard deadline per attempt; None: by endpoint kind (see model/endpoint.py)
+    first_token_timeout: float | None = None
+    idle_timeout: float | None = None
+    connect_timeout: float = 10.0
+    stream: bool = True
+    discovery_wait: float = 120.0  # seconds to wait for a local server that is loading or busy
+    repeat_penalty: float | None = None  # None: 1.1 for a local server, not sent to a hosted API
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
     max_attempts: int = 5
     concurrency: int = 8
     json_mode: str = "auto"
@@ -77,6 +84,13 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
     "api_key": ("OPENAI_API_KEY",),
     "model": ("BRIEF_MODEL",),
     "timeout": ("BRIEF_TIMEOUT",),
+    "first_token_timeout": ("BRIEF_FIRST_TOKEN_TIMEOUT",),
+    "idle_timeout": ("BRIEF_IDLE_TIMEOUT",),
+    "stream": ("BRIEF_STREAM",),
+    "discovery_wait": ("BRIEF_DISCOVERY_WAIT",),
+    "repeat_penalty": ("BRIEF_REPEAT_PENALTY",),
+    "frequency_penalty": ("BRIEF_FREQUENCY_PENALTY",),
+    "presence_penalty": ("BRIEF_PRESENCE_PENALTY",),
     "max_attempts": ("BRIEF_MAX_ATTEMPTS",),
     "concurrency": ("BRIEF_CONCURRENCY",),
     "json_mode": ("BRIEF_JSON_MODE",),
@@ -175,12 +189,23 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise ConfigError(f"{name}: must be at least 1")
     if settings.max_chunk_tokens < 50:
         raise ConfigError("max_chunk_tokens: must be at least 50")
-    for name in ("timeout", "connect_timeout", "temperature"):
+    for name in (
+        "timeout",
+        "first_token_timeout",
+        "idle_timeout",
+        "connect_timeout",
+        "temperature",
+        "repeat_penalty",
+        "frequency_penalty",
+        "presence_penalty",
+    ):
         value = getattr(settings, name)
-        if not math.isfinite(value):
+        if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name}: must be a finite number, got {value!r}")
-    if not 0 < settings.timeout <= 86_400 or not 0 < settings.connect_timeout <= 3_600:
-        raise ConfigError("timeout: must be positive and at most a day")
+    for name in ("timeout", "first_token_timeout", "idle_timeout", "connect_timeout"):
+        value = getattr(settings, name)
+        if value is not None and not 0 < value <= 86_400:
+            raise ConfigError(f"{name}: must be positive and at most a day, got {value!r}")
     if not 0 <= settings.temperature <= 2:
         raise ConfigError("temperature: must be between 0 and 2")
     if settings.concurrency > 1024 or settings.max_attempts > 100:
@@ -192,13 +217,23 @@ def _validated(values: dict[str, Any]) -> Settings:
 
 def _convert(name: str, value: Any) -> Any:
     try:
-        if name in ("timeout", "connect_timeout", "temperature"):
-            return float(value)
+        if name in (
+            "timeout",
+            "first_token_timeout",
+            "idle_timeout",
+            "connect_timeout",
+            "temperature",
+            "repeat_penalty",
+            "frequency_penalty",
+            "presence_penalty",
+            "discovery_wait",
+        ):
+            return float(value) if value is not None else None
         if name in ("max_attempts", "concurrency", "max_chunk_tokens", "max_output_tokens"):
             return int(value)
         if name in ("cache_dir", "out_dir"):
             return Path(value).expanduser() if value is not None else None
-        if name in ("offline", "strict"):
+        if name in ("offline", "strict", "stream"):
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if name == "base_url":
             from pipeline.secrets import register_url

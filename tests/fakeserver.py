@@ -38,16 +38,31 @@ FAULTS = (
     # Hostile 200s: a body that is not JSON, not UTF-8, has no choices, absurd usage; a drip-fed
     # reply that never finishes within any sane deadline; a 10 MB "summary".
     "badjson", "badutf8", "nochoices", "weirdusage", "drip", "huge",
+    # Streaming-era faults: a reply that loops until its budget, a stream that stops mid-way, a slow first token.
+    "loop", "stall", "slowfirst",
 )  # fmt: skip
 LLAMA_CPP_SCHEMA_REFUSAL = "Input should be 'text' or 'json_object'"
 
 
 def default_responder(body: dict[str, Any]) -> str:
-    """The scripted model for brief's prompts; {"ok": true} for anything else (doctor's ping)."""
+    """The scripted model for brief's prompts; for anything else, an object that meets the requested schema."""
     try:
         return scripted_model(body)
     except (ValueError, StopIteration, KeyError):
-        return json.dumps({"ok": True})
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        return json.dumps(_instance(schema) if schema else {"ok": True})
+
+
+def _instance(schema: dict[str, Any]) -> Any:
+    """The simplest value valid against `schema`: what a server that enforces json_schema makes a model write."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: _instance(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items", {}))] * schema.get("minItems", 0)
+    return {"boolean": True, "integer": 1, "number": 1, "string": "x"}.get(str(kind), None)
 
 
 class FakeOpenAI:
@@ -64,6 +79,8 @@ class FakeOpenAI:
         retry_after: str | None = "1",
         reject_schema: bool = False,
         reject_object: bool = False,
+        ignore_schema: bool = False,
+        models_loading: int = 0,
         require_key: str | None = None,
         models: Sequence[str] = ("fake-qwen",),
         log_path: Path | None = None,
@@ -80,6 +97,10 @@ class FakeOpenAI:
         self.retry_after = retry_after
         self.reject_schema = reject_schema
         self.reject_object = reject_object
+        # Like 2025 llama-server builds: json_schema accepted with 200 but not applied (the model writes prose).
+        self.ignore_schema = ignore_schema
+        self.models_loading = models_loading  # GET /v1/models answers 503 this many times first (a loading model)
+        self.reject_fields: list[str] = []  # body fields answered with 400 "unknown field" (a picky server)
         self.require_key = require_key
         self.models = list(models)
         self.log_path = log_path
@@ -213,8 +234,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self._end_with(data)
+
+    def _end_with(self, data: bytes) -> None:
+        """End the headers and send them with the body in one write (one segment, one client wake-up)."""
+        self._headers_buffer.append(b"\r\n")
+        self.wfile.write(b"".join(self._headers_buffer) + data)
+        self._headers_buffer = []
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send_json(status, {"error": {"message": message, "type": "fake_error", "code": status}}, headers)
@@ -229,6 +255,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         if self.path.rstrip("/") != "/v1/models":
             self._error(404, f"no route {self.path}")
+            return
+        with self.fake._lock:
+            loading = self.fake.models_loading > 0
+            self.fake.models_loading -= 1 if loading else 0
+        if loading:
+            self._error(503, "Loading model")
             return
         if self._authorised():
             self._send_json(
@@ -267,6 +299,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.reject_object and response_format == "json_object":
             self._error(400, "This response_format type is unavailable now")
             return False
+        unknown = [name for name in fake.reject_fields if name in body]
+        if unknown:
+            self._error(400, f"Unrecognized request argument supplied: {unknown[0]}")
+            return False
         if fault == "hang":
             time.sleep(fake.hang_seconds)
             self.close_connection = True
@@ -281,31 +317,81 @@ class _Handler(BaseHTTPRequestHandler):
         hostile = self._hostile(fault, body)
         if hostile is not None:
             return hostile
-        content = fake.responder(body)
+        if fake.ignore_schema and response_format == "json_schema":
+            content = "Here is a summary of the article: the government announced new measures."
+        else:
+            content = fake.responder(body)
+        finish, whole = "stop", fault is None
         if fault == "malformed":
-            self._send_json(200, _completion(content[: len(content) // 2] + "}}", "stop", body))
+            content = content[: len(content) // 2] + "}}"
+        elif fault == "truncated":
+            content = content[: len(content) // 2]
+        elif fault == "length":
+            content, finish = content[: len(content) // 2], "length"
+        elif fault == "empty":
+            content = ""
+        elif fault == "invalid":
+            content = json.dumps({"unexpected": True})
+        if body.get("stream"):
+            return self._stream(body, content, fault, finish) and whole
+        self._send_json(200, _completion(content, finish, body))
+        return whole
+
+    def _stream(self, body: dict[str, Any], content: str, fault: str | None, finish: str = "stop") -> bool:
+        """Server-sent events as OpenAI sends them: content deltas, a finish reason, then usage."""
+
+        def event(delta: dict[str, Any], finish: str | None = None, usage: dict[str, Any] | None = None) -> bytes:
+            chunk: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake"}
+            chunk["choices"] = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+            if usage:
+                chunk["usage"] = usage
+            return b"data: " + json.dumps(chunk, ensure_ascii=False).encode("utf-8") + b"\n\n"
+
+        completion = _completion(content, "stop", body)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            if fault == "slowfirst":
+                time.sleep(self.fake.hang_seconds)
+            if fault in ("loop", "stall"):
+                self.wfile.write(event({"role": "assistant", "content": '{"title": "Loop", "summary": "'}))
+                self.wfile.flush()
+                if fault == "stall":
+                    time.sleep(self.fake.hang_seconds)
+                    return False
+                budget = int(body.get("max_tokens") or 2048)
+                for _ in range(budget // 8):  # about 8 tokens a piece, until the budget runs out
+                    self.wfile.write(event({"content": "the measures the measures "}))
+                    self.wfile.flush()
+                    time.sleep(0.002)
+                self.wfile.write(event({}, "length"))
+                self.wfile.write(b"data: [DONE]\n\n")
+                return False
+            # One write for the whole reply: the server must never be what a benchmark measures.
+            self.wfile.write(
+                event({"role": "assistant", "content": content})
+                + event({}, finish)
+                + (
+                    event({}, usage=completion["usage"])
+                    if (body.get("stream_options") or {}).get("include_usage")
+                    else b""
+                )
+                + b"data: [DONE]\n\n"
+            )
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
             return False
-        if fault == "truncated":
-            self._send_json(200, _completion(content[: len(content) // 2], "stop", body))
-            return False
-        if fault == "length":
-            self._send_json(200, _completion(content[: len(content) // 2], "length", body))
-            return False
-        if fault == "empty":
-            self._send_json(200, _completion("", "stop", body))
-            return False
-        if fault == "invalid":
-            self._send_json(200, _completion(json.dumps({"unexpected": True}), "stop", body))
-            return False
-        self._send_json(200, _completion(content, "stop", body))
         return True
 
     def _raw(self, status: int, data: bytes, length: int | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data) if length is None else length))
-        self.end_headers()
-        self.wfile.write(data)
+        self._end_with(data)
 
     def _hostile(self, fault: str | None, body: dict[str, Any]) -> bool | None:
         """The hostile 200s; None when `fault` is not one of them."""

@@ -184,7 +184,7 @@ def test_bad_reply_is_retried_once_with_the_validation_error(server: FakeOpenAI,
 
 def test_bad_reply_twice_is_a_recorded_failure(server: FakeOpenAI) -> None:
     server.script = ["invalid", "malformed"]
-    client = ModelClient.for_settings(settings(server), None)
+    client = ModelClient.for_settings(settings(server, json_mode="schema"), None)  # no ladder to step down
     with pytest.raises(InvalidOutput):
         call(client, request())
     assert len(server.bodies()) == 2 and client.stats.failures == 1
@@ -280,3 +280,27 @@ def test_list_models(server: FakeOpenAI) -> None:
             await client.aclose()
 
     assert asyncio.run(models()) == ["qwen2.5-7b-instruct", "other"]
+
+
+def test_a_server_that_ignores_json_schema_is_stepped_down_and_remembered(server: FakeOpenAI) -> None:
+    server.ignore_schema = True  # 200 for json_schema, but the model writes prose
+    client = ModelClient.for_settings(settings(server), None)
+    first, second = call(client, request("一"), request("二"))
+    assert first.data == GOOD and second.data == GOOD
+    assert client.json_mode == "object" and client.stats.json_mode == "object"
+    later = [b for b in server.bodies() if b.get("response_format", {}).get("type") == "json_object"]
+    assert later and all("JSON Schema" in b["messages"][0]["content"] for b in later)  # the model sees the schema
+
+
+def test_the_schema_probe_tells_enforcing_from_ignoring_servers() -> None:
+    async def probe() -> tuple[bool, str]:
+        client = ModelClient.for_settings(settings(server), None)
+        try:
+            return await client.probe_schema(), client.json_mode
+        finally:
+            await client.aclose()
+
+    with FakeOpenAI() as server:  # a server that applies the schema it is given
+        assert asyncio.run(probe()) == (True, "schema")
+        server.ignore_schema = True
+        assert asyncio.run(probe()) == (False, "object")

@@ -105,7 +105,7 @@ def requests_by_document(server: FakeOpenAI, folder: Path = SEEDS) -> dict[str, 
     seen: dict[str, Counter[str]] = {}
     for body in server.bodies():
         kind = prompt_kind(body)
-        if kind == "briefing":
+        if kind not in ("map", "reduce"):
             continue
         user = user_text(body)
         if kind == "map":
@@ -176,10 +176,11 @@ def test_glossary_keeps_only_terms_in_the_source_and_merges_scripts(runner, serv
 def test_rerun_of_unchanged_folder_sends_nothing(runner, server, tmp_path):
     assert summarize(runner, server, tmp_path, str(SEEDS)).exit_code == 0
     first = len(server.bodies())
+    calls = sum(1 for b in server.bodies() if prompt_kind(b) != "other")  # not the schema probe
     assert summarize(runner, server, tmp_path, str(SEEDS)).exit_code == 0
-    assert len(server.bodies()) == first
+    assert len(server.bodies()) == first  # the probe's answer is remembered too
     totals = json.loads((tmp_path / "out" / "run.json").read_text())["totals"]
-    assert totals["requests"] == 0 and totals["cache_hits"] == first
+    assert totals["requests"] == 0 and totals["cache_hits"] == calls
 
 
 def test_rerun_rewrites_nothing_and_an_edited_input_alone_is_redone(runner, server, tmp_path):
@@ -280,7 +281,8 @@ def test_doctor_shows_config_models_and_one_request(runner, server, monkeypatch)
     assert result.exit_code == 0, result.output
     assert "sk-…op" in result.output and "abcdefghijklmn" not in result.output
     assert "request:     ok" in result.output
-    assert len(server.bodies()) == 1
+    assert "json_schema: enforced by the server" in result.output
+    assert len(server.bodies()) == 2  # the schema probe and the ping
 
 
 def test_cache_stats_and_clear(runner, server, tmp_path):

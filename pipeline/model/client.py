@@ -21,7 +21,7 @@ from pipeline.errors import Deferred, EndpointRejected, InvalidOutput, ModelErro
 from pipeline.model.backends import Backend, FormatRefused, Reply, Transient
 from pipeline.model.jsonmode import FALLBACK, request_arguments
 from pipeline.model.retry import default_wait
-from pipeline.model.validate import Check, Verdict, check_data, check_reply
+from pipeline.model.validate import Check, Verdict, check_data, check_reply, extract_json
 from pipeline.records import Usage
 
 if TYPE_CHECKING:
@@ -80,6 +80,37 @@ class ClientStats:
         return data
 
 
+# A schema only an enforcing server makes a model follow: the natural answer ("blue") is not allowed.
+SCHEMA_PROBE = JsonRequest(
+    prompt_id="probe.schema",
+    prompt_hash="1",
+    messages=[
+        {"role": "system", "content": "Answer in JSON."},
+        {"role": "user", "content": "What colour is a clear daytime sky? Put the one-word answer in the field colour."},
+    ],
+    schema_name="probe",
+    schema={
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["zq-probe-7"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    },
+    max_tokens=24,
+    temperature=0.0,
+)
+
+
+def wrong_shape(content: str, schema: dict[str, Any]) -> bool:
+    """A reply that is not even the object asked for: not JSON, or missing the schema's required fields."""
+    try:
+        data = extract_json(content)
+    except (ValueError, RecursionError):
+        return True
+    if not isinstance(data, dict):
+        return True
+    return any(name not in data for name in schema.get("required", ()))
+
+
 class ModelClient:
     """Validated JSON completions from one backend and model, cached and retried."""
 
@@ -111,13 +142,15 @@ class ModelClient:
     def for_settings(cls, settings: Settings, cache: Cache | None, sleep: Sleep | None = None) -> ModelClient:
         """A client for the OpenAI-compatible endpoint in `settings`."""
         from pipeline.model.backends.openai_http import OpenAIHTTPBackend
+        from pipeline.model.endpoint import profile_for
 
+        profile = profile_for(settings)
         backend = OpenAIHTTPBackend(
             settings.base_url or "",
             settings.api_key_for_endpoint,
-            settings.timeout,
-            settings.connect_timeout,
-            max_connections=max(settings.concurrency, 8),
+            profile.deadlines,
+            stream=settings.stream,
+            extra_body=profile.extra_body,
         )
         return cls(
             backend,
@@ -219,7 +252,7 @@ class ModelClient:
         corrected = enlarged = False
         last_content: str | None = None
         while True:
-            reply, sent = await self._send(request, messages, max_tokens)
+            reply, sent, mode = await self._send(request, messages, max_tokens)
             usage = usage + Usage(sent, 0, reply.prompt_tokens, reply.completion_tokens)
             if reply.finish_reason == "length" or reply.looping:
                 # A looping reply gains nothing from a bigger budget; a long honest one may.
@@ -233,6 +266,13 @@ class ModelClient:
                 latency = time.monotonic() - started
                 return CallResult(verdict.data, usage, latency, cached=False, salvaged=verdict.salvaged)
             self.stats.invalid_replies += 1
+            shapeless = wrong_shape(reply.content, request.schema)
+            if corrected and shapeless and self._auto and mode == "schema":
+                # Twice not even the object asked for, in schema mode: the server took json_schema but does
+                # not apply it (2025 llama-server builds do this). The next mode down shows the model the schema.
+                self.step_down("schema", "it accepts json_schema but does not apply it")
+                messages, last_content = list(request.messages), None
+                continue
             # A corrective retry that got the same reply again would only repeat itself.
             if corrected or reply.content == last_content:
                 raise InvalidOutput(f"{request.prompt_id}: {verdict.problem}")
@@ -250,17 +290,43 @@ class ModelClient:
 
     # -- one request: transient retries and the JSON-mode ladder -----------------------------
 
-    async def _send(self, request: JsonRequest, messages: list[dict[str, str]], max_tokens: int) -> tuple[Reply, int]:
-        """Send until a reply arrives; returns it and the number of requests made."""
+    async def _send(
+        self, request: JsonRequest, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[Reply, int, str]:
+        """Send until a reply arrives; returns it, the number of requests made and the JSON mode used."""
         sent = 0
         while True:
             mode = self.json_mode
             try:
                 reply, tries = await self._send_with_retries(request, messages, max_tokens, mode)
-                return reply, sent + tries
+                return reply, sent + tries, mode
             except FormatRefused as refusal:
                 sent += 1
                 self.step_down(mode, str(refusal))
+
+    async def probe_schema(self) -> bool:
+        """Whether the server really enforces json_schema: ask for an enum value no model would write unasked.
+
+        A server that refuses or ignores it moves the run down the JSON-mode ladder before any article.
+        """
+        if self.json_mode != "schema":
+            return False
+        body = self.body(SCHEMA_PROBE, SCHEMA_PROBE.messages, SCHEMA_PROBE.max_tokens, "schema")
+        self.stats.requests += 1
+        try:
+            reply = await self.backend.send(body)
+        except FormatRefused as exc:
+            self.step_down("schema", str(exc))
+            return False
+        except Transient as exc:
+            log.info("%s: schema probe failed (%s); keeping json mode %s", self.base_url, exc, self.json_mode)
+            return False
+        verdict = check_reply(reply.content, SCHEMA_PROBE.schema)
+        if verdict.data is not None:
+            return True
+        if self._auto:
+            self.step_down("schema", "it accepts json_schema but does not apply it")
+        return False
 
     def step_down(self, mode: str, reason: str) -> None:
         """Use the next JSON mode down for the rest of the run, or fail when that is not allowed."""

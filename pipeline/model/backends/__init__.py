@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pipeline.errors import EndpointRejected
 
-__all__ = ["Backend", "EndpointRejected", "FormatRefused", "Reply", "Transient"]
+__all__ = ["Backend", "Deadlines", "EndpointRejected", "FormatRefused", "Reply", "Transient"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     looping: bool = False  # cut short because the reply started repeating itself
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long one attempt may take: to connect, to the first token, between tokens, and in all."""
+
+    total: float
+    first_token: float
+    idle: float
+    connect: float = 10.0
 
 
 class Transient(Exception):

@@ -6,11 +6,13 @@ import asyncio
 import logging
 import math
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import EndpointRejected, EndpointUnavailable
-from pipeline.model.backends import FormatRefused, Reply, Transient
+from pipeline.model.backends import Deadlines, FormatRefused, Reply, Transient
 from pipeline.model.retry import parse_retry_after
+from pipeline.model.validate import MAX_REPLY_CHARS
 from pipeline.secrets import public_url
 
 if TYPE_CHECKING:
@@ -36,14 +38,23 @@ class OpenAIHTTPBackend:
     """Chat completions over HTTP with the official SDK (its own retries off: ours are composed above)."""
 
     def __init__(
-        self, base_url: str, api_key: str | None, timeout: float, connect_timeout: float, max_connections: int = 64
+        self,
+        base_url: str,
+        api_key: str | None,
+        deadlines: Deadlines,
+        *,
+        stream: bool = True,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self._url = base_url
         self.base_url = public_url(base_url) or base_url
         self.api_key = api_key
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.max_connections = max_connections
+        self.deadlines = deadlines
+        self.timeout = deadlines.total
+        self.connect_timeout = deadlines.connect
+        self.stream = stream
+        # Sampling settings some servers take and others refuse (llama.cpp's repeat_penalty): dropped on refusal.
+        self.extra_body = dict(extra_body or {})
         self._sdk: AsyncOpenAI | None = None
 
     def sdk(self) -> AsyncOpenAI:
@@ -90,8 +101,11 @@ class OpenAIHTTPBackend:
         """One attempt, bounded by a hard deadline whatever the server does (a drip-feeding server included)."""
         import openai
 
+        body = {**body, **self.extra_body}
         try:
             async with asyncio.timeout(self.timeout):
+                if self.stream:
+                    return await self._streamed(body)
                 # The SDK's raw post (its documented route for custom bodies) sends our JSON as is:
                 # the typed create() walks every message and schema through a slow transform.
                 completion = await self.sdk().post("/chat/completions", cast_to=object, body=body)
@@ -102,19 +116,126 @@ class OpenAIHTTPBackend:
         except openai.APIConnectionError as exc:
             raise Transient(f"connection failed: {_connection_reason(exc)}") from None
         except openai.APIStatusError as exc:
-            raise self._classify(exc, "response_format" in body) from None
-        except (ValueError, UnicodeDecodeError, TypeError) as exc:  # a 200 whose body is not JSON
-            raise Transient(f"malformed reply body ({type(exc).__name__})") from None
+            raise self._classify(exc, body) from None
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as exc:
+            raise Transient(f"malformed reply body ({type(exc).__name__})") from None  # a 200 that is not JSON
         return parse_completion(completion)
 
-    def _classify(self, exc: Any, structured: bool) -> Exception:
+    async def _streamed(self, body: dict[str, Any]) -> Reply:
+        """Stream the reply, timed by progress: a first-token limit, an idle limit, loops cut short."""
+        from openai import AsyncStream
+
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        started = time.monotonic()
+        stream = await asyncio.wait_for(
+            self.sdk().post(
+                "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=AsyncStream[object]
+            ),
+            self.deadlines.first_token,
+        )
+        reply = StreamedReply()
+        chunks = stream.__aiter__()
+        try:
+            while True:
+                wait = self.deadlines.idle if reply.pieces else self.deadlines.first_token
+                try:
+                    chunk = await asyncio.wait_for(chunks.__anext__(), wait)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    what = "between tokens" if reply.pieces else "before the first token"
+                    raise Transient(f"no progress for {wait:g} s {what} ({reply.pieces} pieces received)") from None
+                if reply.add(chunk):
+                    log.info("%s: the reply repeats itself; cut after %d pieces", self.base_url, reply.pieces)
+                    break
+                if reply.pieces and reply.pieces % 500 == 0:
+                    log.info(
+                        "%s: %d pieces received in %.0f s", self.base_url, reply.pieces, time.monotonic() - started
+                    )
+        finally:
+            await stream.close()
+        return reply.result()
+
+    def _classify(self, exc: Any, body: dict[str, Any]) -> Exception:
         status = int(exc.status_code)
         detail = _detail(exc)
-        if structured and status in (400, 422, 500) and _FORMAT_REFUSAL.search(detail):
+        if "response_format" in body and status in (400, 422, 500) and _FORMAT_REFUSAL.search(detail):
             return FormatRefused(f"HTTP {status}: {detail[:120]}")
+        refused = [name for name in (*self.extra_body, "stream_options") if name in detail]
+        if status in (400, 422) and refused:
+            # A server that does not know a sampling knob: drop it for the rest of the run and try again.
+            for name in refused:
+                self.extra_body.pop(name, None)
+            if "stream_options" in refused:
+                self.stream = False
+            log.warning("%s does not accept %s; going on without", self.base_url, ", ".join(refused))
+            return Transient(f"HTTP {status}: {detail[:120]} (retrying without {', '.join(refused)})", 0.0)
         if status in RETRYABLE_STATUS:
             return Transient(f"HTTP {status}: {detail[:120]}", _retry_after(exc))
         return self.rejected(status, detail)
+
+
+class StreamedReply:
+    """The pieces of a streamed completion, assembled; watches for a reply stuck in a loop."""
+
+    _CHECK_EVERY = 64  # pieces between loop checks: cheap enough, early enough
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.pieces = 0
+        self.finish_reason: str | None = None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.looping = False
+
+    def add(self, chunk: Any) -> bool:
+        """Take one chunk; True when the reply has started repeating itself (stop reading)."""
+        if not isinstance(chunk, dict):
+            raise Transient("a streamed piece is not a JSON object")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.prompt_tokens = _count(usage.get("prompt_tokens"))
+            self.completion_tokens = _count(usage.get("completion_tokens"))
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return False
+        choice = choices[0]
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(text, str) and text:
+            self.parts.append(text)
+            self.size += len(text)
+            self.pieces += 1
+            if self.size > MAX_REPLY_CHARS:
+                raise Transient(f"the reply passed {MAX_REPLY_CHARS:,} characters")
+            if self.pieces % self._CHECK_EVERY == 0 and is_looping("".join(self.parts[-200:])):
+                self.looping = True
+                return True
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            self.finish_reason = finish
+        return False
+
+    def result(self) -> Reply:
+        if not self.pieces and self.finish_reason is None:
+            raise Transient("the stream ended without a reply")
+        if self.finish_reason == "length" and not self.looping:
+            self.looping = is_looping("".join(self.parts[-200:]))  # cut by its budget while looping
+        finish = "length" if self.looping else self.finish_reason
+        return Reply("".join(self.parts), finish, self.prompt_tokens, self.completion_tokens, looping=self.looping)
+
+
+def is_looping(tail: str, min_unit: int = 4, max_unit: int = 120, repeats: int = 6) -> bool:
+    """Whether `tail` ends with one short unit written `repeats` times in a row (a model stuck in a loop)."""
+    for unit in range(min_unit, max_unit + 1):
+        span = unit * repeats
+        if span > len(tail):
+            break
+        end = tail[-span:]
+        if end == end[:unit] * repeats and len(set(end[:unit])) > 1:
+            return True
+    return False
 
 
 def _retry_after(exc: Any) -> float | None:

@@ -1,0 +1,133 @@
+"""Local models on a CPU: streamed replies timed by progress, loops cut, schema-ignoring servers, discovery waits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.errors import EndpointUnavailable, OutputTruncated, RetriesExhausted
+from pipeline.model.backends.openai_http import is_looping
+from pipeline.model.client import JsonRequest, ModelClient
+from pipeline.model.discovery import discover
+from pipeline.model.endpoint import endpoint_kind, profile_for
+from tests.fakeserver import FakeOpenAI
+
+SCHEMA = {
+    "type": "object",
+    "required": ["title", "summary"],
+    "properties": {"title": {"type": "string"}, "summary": {"type": "string"}},
+}
+GOOD = {"title": "Local", "summary": "A summary."}
+
+
+def request() -> JsonRequest:
+    messages = [{"role": "system", "content": "Summarise."}, {"role": "user", "content": "文章"}]
+    return JsonRequest("t.v1", "h", messages, "t", SCHEMA, max_tokens=400, temperature=0.0)
+
+
+def run(server: FakeOpenAI, **changes: Any) -> tuple[Any, ModelClient]:
+    values: dict[str, Any] = {"base_url": server.base_url, "model": "m", "base_url_origin": "flag", "max_attempts": 2}
+    values.update(changes)
+    client = ModelClient.for_settings(Settings(**values), None, sleep=_no_sleep)
+
+    async def go() -> Any:
+        try:
+            return await client.complete_json(request())
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go()), client
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def test_replies_are_streamed_and_usage_comes_from_the_last_piece() -> None:
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD)) as server:
+        result, _ = run(server)
+        (body,) = server.bodies()
+    assert result.data == GOOD and result.usage.completion_tokens > 0
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["repeat_penalty"] == 1.1  # a local server gets the knob that curbs loops
+
+
+def test_a_stream_that_stops_is_cut_by_the_idle_limit_not_the_total() -> None:
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD), script=["stall"], hang_seconds=30) as server:
+        started = time.monotonic()
+        result, client = run(server, idle_timeout=0.5, timeout=60)
+        elapsed = time.monotonic() - started
+    assert result.data == GOOD and client.stats.retries == 1
+    assert elapsed < 10  # half a second of silence, then the retry; not the 60 s total
+
+
+def test_a_slow_first_token_is_bounded_by_its_own_limit() -> None:
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD), script=["slowfirst"] * 5, hang_seconds=30) as server:
+        started = time.monotonic()
+        with pytest.raises(RetriesExhausted, match="first token"):
+            run(server, first_token_timeout=0.4, timeout=60)
+        assert time.monotonic() - started < 10
+
+
+def test_a_looping_reply_is_cut_early_and_not_retried_with_a_bigger_budget() -> None:
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD), script=["loop", "loop"]) as server:
+        with pytest.raises(OutputTruncated):
+            run(server)
+        bodies = server.bodies()
+    assert len(bodies) == 1  # a loop gains nothing from a second try with twice the tokens
+
+
+def test_loop_detector() -> None:
+    assert is_looping('{"summary": "' + "the measures " * 12)
+    assert not is_looping("The government announced three measures on Monday, and the market rose.")
+    assert not is_looping("=" * 200)  # a rule line is not a loop of words
+
+
+def test_a_server_refusing_a_sampling_knob_loses_it_and_the_run_goes_on() -> None:
+    def picky(body: dict[str, Any]) -> str:
+        return json.dumps(GOOD)
+
+    with FakeOpenAI(responder=picky) as server:
+        server.reject_fields = ["repeat_penalty"]
+        result, _ = run(server)
+        bodies = server.bodies()
+    assert result.data == GOOD
+    assert "repeat_penalty" in bodies[0] and "repeat_penalty" not in bodies[-1]
+
+
+def test_endpoint_kinds_choose_their_deadlines() -> None:
+    assert endpoint_kind("http://127.0.0.1:8080/v1") == "local"
+    assert endpoint_kind("http://192.168.1.20:8000/v1") == "local"
+    assert endpoint_kind("https://api.openai.com/v1") == "hosted"
+    local = profile_for(Settings(base_url="http://127.0.0.1:8080/v1"))
+    hosted = profile_for(Settings(base_url="https://dashscope.aliyuncs.com/compatible-mode/v1"))
+    assert local.deadlines.total >= 600 and hosted.deadlines.total <= 300
+    assert "repeat_penalty" in local.extra_body and not hosted.extra_body
+    assert profile_for(Settings(base_url="http://127.0.0.1:1/v1", timeout=5)).deadlines.first_token <= 5
+
+
+def test_discovery_waits_for_a_loading_server_and_says_so() -> None:
+    said: list[str] = []
+    with FakeOpenAI(models_loading=2) as server:
+        found = discover([("llama.cpp", server.port, "/v1")], wait=10, notify=said.append, sleep=lambda s: None)
+    assert found is not None and found.models == ["fake-qwen"]
+    assert said and "loading" in said[0]
+
+
+def test_discovery_never_falls_back_to_offline_while_a_server_answers() -> None:
+    with FakeOpenAI(models_loading=1000) as server:
+        with pytest.raises(EndpointUnavailable, match="loading"):
+            discover([("llama.cpp", server.port, "/v1")], wait=0.2, sleep=lambda s: time.sleep(0.05))
+
+
+def test_retries_and_timeouts_are_logged_at_verbose(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD), script=["500"]) as server:
+        run(server)
+    assert "retrying in" in caplog.text and "HTTP 500" in caplog.text
