@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
+from pipeline.languages import profile
 from pipeline.records import TERM_KINDS, ArticleResult, Document, GlossaryEntry, TermKind
 
 Simplify = Callable[[str], str]
@@ -62,7 +63,7 @@ def locate_in_source(term: str, doc: Document, simplify: Simplify) -> str | None
         return None
     if term in doc.text:
         return term
-    if doc.language != "zh" or len(doc.simplified) != len(doc.text):
+    if not profile(doc.language).opencc or len(doc.simplified) != len(doc.text):
         return None
     wanted = simplify(term)
     start = doc.simplified.find(wanted)
@@ -88,7 +89,7 @@ def verify_terms(
         kept.append(
             GlossaryEntry(
                 source=source,
-                source_simplified=simplify(source) if doc.language == "zh" else source,
+                source_simplified=simplify(source) if profile(doc.language).opencc else source,
                 target=target,
                 kind=kind,  # type: ignore[arg-type]  # checked against TERM_KINDS above
             )

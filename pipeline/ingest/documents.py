@@ -15,6 +15,7 @@ from pipeline.ingest.clean import Line, clean_lines, html_to_text, looks_like_ht
 from pipeline.ingest.decode import decode_bytes
 from pipeline.ingest.language import convert, detect_language, detect_script, simplify_config
 from pipeline.ingest.mojibake import MOJIBAKE_MARKER
+from pipeline.languages import profile
 from pipeline.records import Document
 
 # A piece of text between two disclaimers is a story of its own only if it is this long;
@@ -76,7 +77,7 @@ def build_document(doc_id: str, source: str, lines: list[Line], file_flags: list
     flags = list(file_flags) + _mojibake_flags(text)
     script: str | None = None
     simplified = text
-    if language == "zh":  # never Japanese: kanji must not pass through OpenCC
+    if profile(language).opencc:  # never Japanese: kanji must not pass through OpenCC
         t2s = convert(text, "t2s")
         script = detect_script(text, t2s)
         config = simplify_config(text) if script != "simplified" else "t2s"

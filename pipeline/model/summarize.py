@@ -14,6 +14,7 @@ from pipeline.errors import OutputTruncated
 from pipeline.glossary import Lexicon, Simplify, enrich_with_dictionary, merge_entries, verify_terms
 from pipeline.ingest.chunk import split_text
 from pipeline.ingest.tokens import TokenCounter
+from pipeline.languages import profile
 from pipeline.model.briefing import model_briefing
 from pipeline.model.client import JsonRequest, ModelClient
 from pipeline.model.english import english_check
@@ -106,7 +107,7 @@ class ModelSummarizer:
         candidates = [item for p in partials for item in p.data.get("glossary", [])]
         kept_terms, dropped = verify_terms(candidates, doc, self.simplify)
         glossary, conflicts = merge_entries(kept_terms)
-        lexicon = self._load_lexicon() if self._load_lexicon is not None and doc.language == "zh" else None
+        lexicon = self._load_lexicon() if self._load_lexicon is not None and profile(doc.language).dictionary else None
         if lexicon is not None and glossary:
             glossary = enrich_with_dictionary(glossary, lexicon)
         verified = await verify_and_repair(

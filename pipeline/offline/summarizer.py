@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from pipeline.dictionary import Dictionary
 from pipeline.grouping import group_by_shared_terms
+from pipeline.languages import profile
 from pipeline.records import ArticleResult, Briefing, Document
 
 
@@ -44,7 +45,7 @@ class OfflineSummarizer:
         from pipeline.checks.review import check_offline
         from pipeline.offline.triage import summarize_offline
 
-        dictionary = self.dictionary() if doc.language == "zh" else None
+        dictionary = self.dictionary() if profile(doc.language).dictionary else None
         result = replace(summarize_offline(doc, dictionary), meta=doc.meta)
         checks = check_offline(doc, result)
         return replace(result, checks=checks) if checks else result
