@@ -63,7 +63,7 @@ def article_markdown(result: ArticleResult) -> str:
     )
     lines += [_source_line(result), *_meta_lines(result), f"- Language: {inline(result.language)}{script} · {made_by}"]
     if result.flags:
-        lines.append(f"- Flags: {inline(', '.join(result.flags))}")
+        lines.append(f"- Flags: {code(', '.join(result.flags))}")
     summary = block(_marked(result.summary, result.checks, "summary"))
     lines += ["", "## Summary", "", summary, "", "## Key points", ""]
     points = [_marked(p, result.checks, f"key_points[{i}]") for i, p in enumerate(result.key_points)]
