@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 from opencc import OpenCC
 
 from pipeline.dictionary import Dictionary, load_dictionary
+from pipeline.offline.keywords import Token, merge_sticky
 from pipeline.offline.triage import (
     OFFLINE_FLAG,
-    Token,
     headline,
     key_point,
-    merge_sticky,
     split_sentences,
     summarize_offline,
 )
