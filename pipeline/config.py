@@ -175,6 +175,19 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+_FLOATS = (
+    "timeout",
+    "first_token_timeout",
+    "idle_timeout",
+    "connect_timeout",
+    "temperature",
+    "repeat_penalty",
+    "frequency_penalty",
+    "presence_penalty",
+    "discovery_wait",
+)
+
+
 def _validated(values: dict[str, Any]) -> Settings:
     converted: dict[str, Any] = {}
     for f in fields(Settings):
@@ -189,16 +202,7 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise ConfigError(f"{name}: must be at least 1")
     if settings.max_chunk_tokens < 50:
         raise ConfigError("max_chunk_tokens: must be at least 50")
-    for name in (
-        "timeout",
-        "first_token_timeout",
-        "idle_timeout",
-        "connect_timeout",
-        "temperature",
-        "repeat_penalty",
-        "frequency_penalty",
-        "presence_penalty",
-    ):
+    for name in _FLOATS:
         value = getattr(settings, name)
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name}: must be a finite number, got {value!r}")
@@ -217,17 +221,7 @@ def _validated(values: dict[str, Any]) -> Settings:
 
 def _convert(name: str, value: Any) -> Any:
     try:
-        if name in (
-            "timeout",
-            "first_token_timeout",
-            "idle_timeout",
-            "connect_timeout",
-            "temperature",
-            "repeat_penalty",
-            "frequency_penalty",
-            "presence_penalty",
-            "discovery_wait",
-        ):
+        if name in _FLOATS:
             return float(value) if value is not None else None
         if name in ("max_attempts", "concurrency", "max_chunk_tokens", "max_output_tokens"):
             return int(value)

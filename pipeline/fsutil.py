@@ -7,15 +7,15 @@ import tempfile
 from pathlib import Path
 
 
-def holds(path: Path, text: str) -> bool:
-    """Whether `path` already holds exactly `text`."""
+def holds(path: Path, data: str | bytes) -> bool:
+    """Whether `path` already holds exactly `data`."""
     try:
-        return path.read_text(encoding="utf-8") == text
-    except (OSError, UnicodeDecodeError):
+        return path.read_bytes() == (data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError:
         return False
 
 
-def write_atomic(path: Path, text: str, *, durable: bool = False) -> bool:
+def write_atomic(path: Path, text: str | bytes, *, durable: bool = False) -> bool:
     """Write via a temp file in the same folder and rename; return False when the file already held `text`.
 
     An identical file is left alone, so a re-run of an unchanged folder rewrites nothing.
@@ -26,8 +26,8 @@ def write_atomic(path: Path, text: str, *, durable: bool = False) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -9,17 +9,16 @@ and an intent flag just before, so a resumed job never uploads or creates anythi
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.errors import BriefError
+from pipeline.fsutil import write_atomic
+from pipeline.secrets import public_url
 
 SCHEMA_VERSION = 1
 MANIFEST = "job.json"
@@ -149,33 +148,14 @@ def new_manifest(*, url: str, completion_window: str, max_lines: int, max_bytes:
 
 def redact_endpoint(url: str) -> str:
     """Drop user info, query and fragment: whatever might carry a credential."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return (public_url(url) or "").rstrip("/")
 
 
 def save(job_dir: Path, manifest: Manifest) -> None:
     """Write job.json atomically: a temporary file in the same folder, flushed, then os.replace."""
     data = json.dumps(asdict(manifest), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-    path = job_dir / MANIFEST
-    try:
-        if path.read_text(encoding="utf-8") == data:
-            return  # unchanged (a poll that saw no news): spare the disk a write and an fsync
-    except (OSError, UnicodeDecodeError):
-        pass
-    fd, temp = tempfile.mkstemp(prefix=".job.", suffix=".tmp", dir=job_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    # Unchanged (a poll that saw no news): write_atomic spares the disk a write and an fsync.
+    write_atomic(job_dir / MANIFEST, data, durable=True)
 
 
 def load(job_dir: Path) -> Manifest:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline.fsutil import write_atomic
 from pipeline.sources.urls import canonical_url, strip_credentials
 
 log = logging.getLogger(__name__)
@@ -35,18 +34,6 @@ class CachedPage:
 
 def _key(url: str) -> str:
     return hashlib.sha256(canonical_url(strip_credentials(url)).encode("utf-8")).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 class PageCache:
@@ -105,7 +92,7 @@ class PageCache:
         meta_path, body_path = self._paths(url)
         record = json.dumps({"format": _FORMAT, **asdict(page)}, ensure_ascii=False, indent=1)
         try:
-            _write_atomic(body_path, body)  # body first: a record never points at a missing body
-            _write_atomic(meta_path, record.encode("utf-8"))
+            write_atomic(body_path, body)  # body first: a record never points at a missing body
+            write_atomic(meta_path, record.encode("utf-8"))
         except OSError as exc:
             log.warning("cannot cache %s in %s: %s", page.url, self.directory, exc.strerror or exc)
