@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pipeline.errors import ConfigError
 from pipeline.ingest.joins import first_join, last_join
 from pipeline.ingest.tokens import ADDITIVE_AT_JOINS, TokenCounter
 from pipeline.records import Document
@@ -230,7 +231,7 @@ def _pack_exactly(text: str, units: list[_Unit], max_tokens: int, count: TokenCo
 def split_counted(text: str, max_tokens: int, count: TokenCounter) -> list[tuple[str, int]]:
     """Like split_text, with each piece's token count."""
     if max_tokens < MIN_CHUNK_TOKENS:
-        raise ValueError(f"max_tokens must be at least {MIN_CHUNK_TOKENS} (one character can take 4 tokens)")
+        raise ConfigError(f"max_tokens: must be at least {MIN_CHUNK_TOKENS} (one character can take 4 tokens)")
     units = _units(text, max_tokens, count)
     # Counts add up across joins for cl100k_base (and len); any other counter may merge anywhere,
     # so for it the growing chunk is recounted, which gives the same chunks, slowly.

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from pipeline.errors import ResourceError
+
 if TYPE_CHECKING:
     import tiktoken
 
@@ -52,7 +54,7 @@ def load_encoding() -> tiktoken.Encoding:
     contents = resources.files("pipeline").joinpath("data", f"{ENCODING_NAME}.tiktoken").read_bytes()
     digest = hashlib.sha256(contents).hexdigest()
     if digest != ENCODING_SHA256:
-        raise RuntimeError(f"shipped {ENCODING_NAME}.tiktoken is corrupt (sha256 {digest[:12]}…)")
+        raise ResourceError(f"shipped {ENCODING_NAME}.tiktoken is corrupt (sha256 {digest[:12]}…): reinstall brief")
     return tiktoken.Encoding(
         name=ENCODING_NAME,
         pat_str=_PATTERN,
