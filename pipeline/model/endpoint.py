@@ -18,8 +18,10 @@ from pipeline.model.backends import Deadlines
 EndpointKind = Literal["local", "hosted"]
 
 _DEADLINES: dict[str, Deadlines] = {
-    # total per attempt, to the first token, between tokens, to connect (seconds)
-    "local": Deadlines(total=1800.0, first_token=900.0, idle=120.0, connect=10.0),
+    # total per attempt, to the first token, between tokens, to connect (seconds). A CPU server
+    # answers one request at a time: the first token of the eighth request in its queue can be
+    # half an hour away, while a stall in mid-reply is a fault after two minutes.
+    "local": Deadlines(total=3600.0, first_token=1800.0, idle=120.0, connect=10.0),
     "hosted": Deadlines(total=180.0, first_token=60.0, idle=30.0, connect=10.0),
 }
 # llama.cpp's own default, sent explicitly: small models loop less with it, and servers that ignore it lose nothing.
