@@ -1,11 +1,17 @@
 """Benchmark Batch jobs: prepare (write request files) and import a results file for N synthetic requests.
 
 Run from the repository root:  .venv/bin/python bench/batch.py [--requests 10000] [--compare 40000] [--json F]
+                               .venv/bin/python bench/batch.py --articles 10000 [--compare 2500]
 
 Each size runs in its own process and reports CPU seconds and peak RSS per phase. The engine
 here is trivial (a bitmap cache); its pending() list of bodies is the protocol's and is measured
 on its own ("engine list"), so what remains is the job code's share, which must stay flat as N
 grows: request and result files are streamed, only ids are held.
+
+`--articles N` runs the real pipeline instead: N short synthetic articles (one chunk each) through
+`prepare`, the import of a results file answered by the scripted model (map, then the briefing),
+and the outputs. There the engine holds every pending request and the run every result (the
+glossary is harmonised and the briefing written over all of them), so memory grows with N.
 """
 
 from __future__ import annotations
@@ -155,15 +161,141 @@ def child(n: int) -> dict[str, Any]:
         }
 
 
+# -- the real pipeline ---------------------------------------------------------------------------
+
+
+def synthetic_articles(folder: Path, n: int) -> None:
+    """N short, distinct Chinese articles (a headline and four sentences drawn from the seeds)."""
+    rng = random.Random(11)
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt")))
+    pieces = [s.strip() for s in text.replace("\n", "").split("。")]
+    sentences = [s + "。" for s in pieces if 12 <= len(s) <= 80 and not any(c in s for c in "()[]!")]
+    folder.mkdir(parents=True)
+    for i in range(n):
+        body = "".join(rng.sample(sentences, 4))
+        (folder / f"a{i:06d}.txt").write_text(f"第{i}號報道:科技新聞摘要\n{body}\n", encoding="utf-8")
+
+
+def answer_all(job_dir: Path, out: Path) -> int:
+    """A results file for every open request file, in the `vllm run-batch` shape, answered by the scripted model."""
+    from pipeline.batchjob.manifest import load
+    from tests.fakebatch import answer_line
+    from tests.responders import scripted_model
+
+    rnd = load(job_dir).open_round()
+    lines = 0
+    with out.open("w", encoding="utf-8") as sink:
+        for record in rnd.files if rnd is not None else []:
+            with (job_dir / record.name).open("rb") as source:
+                for raw in source:
+                    sink.write(json.dumps(answer_line(json.loads(raw), scripted_model, "vllm")) + "\n")
+                    lines += 1
+    return lines
+
+
+def measured(label: str, phases: dict[str, Any], fn: Any) -> Any:
+    reset_peak()
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = fn()
+    phases[label] = {
+        "cpu_s": round(time.process_time() - cpu, 2),
+        "wall_s": round(time.perf_counter() - wall, 2),
+        "peak_mb": round(rss_kb("VmHWM") / 1024),
+        "rss_mb": round(rss_kb("VmRSS") / 1024),
+    }
+    return result
+
+
+def pipeline_child(n: int) -> dict[str, Any]:
+    import os
+
+    from pipeline.batchjob.pipeline_engine import JobInputs, PipelineEngine, create_job
+    from pipeline.config import load_settings
+    from tests.fakeserver import FakeOpenAI
+
+    phases: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, FakeOpenAI() as server:  # the server only lists models
+        root = Path(tmp)
+        (root / "config.toml").touch()
+        os.environ["BRIEF_CONFIG"] = str(root / "config.toml")
+        synthetic_articles(root / "news", n)
+        flags = {"base_url": server.base_url, "model": "fake-qwen", "cache_dir": root / "cache"}
+        settings = load_settings(flags, environ={"BRIEF_CONFIG": str(root / "config.toml")})
+        job_dir = root / "job"
+        os.chdir(root)
+        inputs = JobInputs.of(settings, ["news"], root, job_dir / "out")
+        create_job(job_dir, inputs)
+        base = round(rss_kb("VmRSS") / 1024)
+
+        def step(fn: Any) -> Any:
+            engine = PipelineEngine(job_dir, inputs, settings)  # one engine per command, as the CLI does
+            try:
+                return asyncio.run(fn(engine))
+            finally:
+                engine.close()
+
+        summary = measured("prepare", phases, lambda: step(lambda e: prepare(e, job_dir)))
+        rounds = []
+        while True:
+            results = root / f"results-{len(rounds) + 1}.jsonl"
+            lines = answer_all(job_dir, results)
+            label = f"import {len(rounds) + 1}"
+            report = measured(label, phases, lambda path=results: step(lambda e: import_results(job_dir, path, e)))
+            rounds.append({"lines": lines, "accepted": report.accepted, "exit_code": report.exit_code})
+            if report.exit_code is not None or len(rounds) > 5:
+                break
+        outputs = sum(1 for _ in (job_dir / "out").glob("*.json"))
+        return {
+            "articles": n,
+            "map_requests": summary.requests,
+            "est_prompt_tokens": summary.est_prompt_tokens,
+            "rounds": rounds,
+            "output_json_files": outputs,
+            "manifest_kb": round((job_dir / "job.json").stat().st_size / 1024, 1),
+            "request_mb": round(sum(p.stat().st_size for p in job_dir.glob("requests-*.jsonl")) / 2**20, 1),
+            "baseline_mb": base,
+            "phases": phases,
+        }
+
+
+def pipeline_main(n: int, compare: int, json_path: Path | None) -> None:
+    rows = []
+    for size in [n, *([compare] if compare else [])]:
+        command = [sys.executable, __file__, "--pipeline-child", str(size)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for row in rows:
+        print(
+            f"{row['articles']:,} articles: {row['map_requests']:,} map requests (~{row['est_prompt_tokens']:,} "
+            f"prompt tokens), rounds {[r['lines'] for r in row['rounds']]}, {row['output_json_files']:,} .json "
+            f"outputs, job.json {row['manifest_kb']} KB, baseline RSS {row['baseline_mb']} MB"
+        )
+        for label, phase in row["phases"].items():
+            print(
+                f"  {label:<9} cpu {phase['cpu_s']:>7.2f} s  wall {phase['wall_s']:>7.2f} s  "
+                f"peak RSS {phase['peak_mb']:>5} MB  after {phase['rss_mb']:>5} MB"
+            )
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--compare", type=int, default=40_000, help="a second size, to show the growth (0: none)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--articles", type=int, help="run the real pipeline over this many synthetic articles")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child)))
+        return
+    if args.pipeline_child:
+        print(json.dumps(pipeline_child(args.pipeline_child)))
+        return
+    if args.articles:
+        pipeline_main(args.articles, args.compare if args.compare != 40_000 else 2_500, args.json)
         return
     rows = []
     for n in [args.requests, *([args.compare] if args.compare else [])]:

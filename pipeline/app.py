@@ -166,8 +166,12 @@ def resolve_endpoint(settings: Settings, notices: list[str]) -> Settings | None:
     return settings.with_endpoint(found.base_url, model, "discovered")
 
 
-async def open_session(settings: Settings) -> Session:
-    """Build the summarizer for these settings: model path when an endpoint is known, else offline."""
+async def open_session(settings: Settings, probe: bool = True) -> Session:
+    """Build the summarizer for these settings: model path when an endpoint is known, else offline.
+
+    `probe` asks the endpoint for its models and whether it applies json_schema; a Batch job
+    whose results come from elsewhere (vllm run-batch) names its model and needs no server.
+    """
     from pipeline.offline.summarizer import OfflineSummarizer
 
     notices: list[str] = []
@@ -187,13 +191,13 @@ async def open_session(settings: Settings) -> Session:
         cache.check_writable()  # before the first paid-for request, not after it
     client = ModelClient.for_settings(resolved, cache)
     try:
-        model = await choose_model(client, resolved)
+        model = resolved.model if not probe and resolved.model else await choose_model(client, resolved)
     except BaseException:
         await client.aclose()
         raise
     resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
     client.model = model
-    if resolved.json_mode == "auto":
+    if probe and resolved.json_mode == "auto":
         notice = await check_schema_enforcement(client, cache)
         if notice:
             notices.append(notice)
@@ -314,6 +318,7 @@ async def prepare_run(
     stdout_format: str = "md",
     defer: bool = False,
     web: WebOptions | None = None,
+    probe: bool = True,
 ) -> PreparedRun:
     """Build the run: output folder checked, endpoint chosen, sinks and sources wired.
 
@@ -329,7 +334,7 @@ async def prepare_run(
     if web.new_only and settings.cache_dir is None:
         raise ConfigError("--new remembers what was summarised in the cache folder: it cannot be used with --no-cache")
     folder = prepare_output(out_dir, paths) if out_dir is not None and not defer else None
-    session = await open_session(settings)
+    session = await open_session(settings, probe=probe)
     for notice in session.notices:
         notify(notice)
     if defer:

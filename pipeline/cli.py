@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.cli_batch import batch_app
 from pipeline.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BriefError, ConfigError
 from pipeline.records import JSON_MODES
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 cache_app = typer.Typer(help="Inspect or empty the model-call cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+app.add_typer(batch_app, name="batch")
 
 
 def _version() -> str:

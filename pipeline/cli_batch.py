@@ -98,7 +98,7 @@ def _batches_client(settings: Settings) -> openai.AsyncOpenAI:
         base_url=settings.base_url,
         api_key=settings.api_key_for_endpoint or "sk-no-key-required",
         max_retries=0,
-        timeout=max(settings.timeout, _UPLOAD_TIMEOUT_S),
+        timeout=max(settings.timeout or 0.0, _UPLOAD_TIMEOUT_S),
     )
 
 
@@ -155,10 +155,13 @@ def prepare_cmd(
         "cache_dir": cache_dir,
         "json_mode": json_mode.value if json_mode else None,
     }
-    settings = settings_from(flags)
+    try:
+        inputs = JobInputs.of(settings_from(flags), paths, Path.cwd(), output if output is not None else out / "out")
+    except BriefError as exc:
+        raise _fail(str(exc), exc.exit_code) from exc
+    settings = settings_from(inputs.flags())  # from here on, exactly what every later step of the job will use
 
     async def go() -> Any:
-        inputs = JobInputs.of(settings, paths, Path.cwd(), output if output is not None else out / "out")
         prepare_output(Path(inputs.out_dir), inputs.sources())  # an unusable output folder fails before any spending
         create_job(out, inputs)
         engine = PipelineEngine(out, inputs, settings, _say)

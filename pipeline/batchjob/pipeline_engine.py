@@ -78,7 +78,8 @@ class JobInputs:
             cwd=str(cwd.resolve()),
             model=settings.model,
             base_url=public_url(settings.base_url) or settings.base_url,
-            json_mode=settings.json_mode,
+            # A batch cannot step down a JSON mode line by line: auto means schema (and no live probe of the endpoint).
+            json_mode="schema" if settings.json_mode == "auto" else settings.json_mode,
             max_chunk_tokens=settings.max_chunk_tokens,
             max_output_tokens=settings.max_output_tokens,
             temperature=settings.temperature,
@@ -91,6 +92,7 @@ class JobInputs:
         names = ("model", "base_url", "json_mode", "max_chunk_tokens", "max_output_tokens", "temperature")
         flags: dict[str, Any] = {name: getattr(self, name) for name in names}
         flags["cache_dir"], flags["out_dir"] = Path(self.cache_dir), Path(self.out_dir)
+        flags["offline"] = False  # BRIEF_OFFLINE in a later shell must not turn the outputs into keyword triage
         return flags
 
     def sources(self) -> list[str]:
@@ -208,7 +210,9 @@ class PipelineEngine:
         notify = self.notify if not (defer and self._noticed) else _quiet
         self._noticed = True
         out_dir = None if defer else Path(self.inputs.out_dir)
-        return await prepare_run(self.settings, self.inputs.sources(), io.BytesIO(), out_dir, notify, defer=defer)
+        return await prepare_run(
+            self.settings, self.inputs.sources(), io.BytesIO(), out_dir, notify, defer=defer, probe=False
+        )
 
     def _adopt(self, client: ModelClient | None) -> None:
         """Keep the latest run's client (and its cache connection); close the one before."""
@@ -231,8 +235,10 @@ class PipelineEngine:
         prepared = await self._prepare(defer=True)
         client = prepared.session.client
         assert client is not None and client.deferred is not None  # prepare_run(defer=True) guarantees both
-        await prepared.run()
-        self._adopt(client)
+        try:
+            await prepared.run()
+        finally:
+            self._adopt(client)
         self._requests = dict(client.deferred)
         return [
             BatchRequest(
@@ -303,8 +309,10 @@ class PipelineEngine:
         self._adopt(None)
         prepared = await self._prepare(defer=False)
         client = prepared.session.client
-        if client is not None:
-            client.deferred = _Unanswered(failed_requests(self.job_dir))
+        if client is None:  # settings recorded with an endpoint never go offline; guard the outputs anyway
+            await prepared.session.close()
+            raise ConfigError("a batch job's outputs need its model endpoint; the run went offline")
+        client.deferred = _Unanswered(failed_requests(self.job_dir))
         try:
             self.report = await prepared.run()
         finally:
