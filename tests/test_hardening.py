@@ -286,3 +286,19 @@ def test_a_chinese_overview_is_rejected_like_an_untranslated_article(runner, tmp
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert len(corrective) == 2 and "English" in corrective[1]["messages"][-1]["content"]
     assert manifest["briefing_error"] and result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("reply", "rejected"),
+    [
+        ({"title": "Hong Kong extends relief", "summary": "Fine.", "key_points": ["a", "b", "c"]}, False),
+        ({"title": "the measures " * 8, "summary": "Fine.", "key_points": ["a", "b", "c"]}, True),
+        ({"title": "T", "summary": "Fine.", "key_points": ["Same point."] * 5}, True),
+        ({"title": "T", "summary": "the new measures " * 10, "key_points": ["a", "b", "c"]}, True),
+        ({"title": "香港延长纾困措施", "summary": "香港政府宣布新措施。", "key_points": ["一", "二", "三"]}, True),
+    ],
+)
+def test_repetitive_or_untranslated_replies_are_rejected(reply: dict, rejected: bool) -> None:
+    from pipeline.model.english import english_check
+
+    assert (english_check(reply) is not None) is rejected
