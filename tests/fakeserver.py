@@ -238,9 +238,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _end_with(self, data: bytes) -> None:
         """End the headers and send them with the body in one write (one segment, one client wake-up)."""
-        self._headers_buffer.append(b"\r\n")
-        self.wfile.write(b"".join(self._headers_buffer) + data)
-        self._headers_buffer = []
+        buffer: list[bytes] = getattr(self, "_headers_buffer", [])  # what send_response/send_header buffered
+        self.wfile.write(b"".join([*buffer, b"\r\n", data]))
+        buffer.clear()
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send_json(status, {"error": {"message": message, "type": "fake_error", "code": status}}, headers)

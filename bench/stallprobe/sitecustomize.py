@@ -1,0 +1,138 @@
+"""Event-loop stall probe, loaded by Python at start-up when this folder is on PYTHONPATH (bench only).
+
+Every asyncio callback (a task step, an I/O callback, a timer) runs through Handle._run; timing
+it gives each stall exactly, without asyncio's debug mode and its overhead. A watchdog thread
+samples the loop thread's stack while a callback has been running for longer than the threshold,
+so a stall is charged to the code that was running, not to where the task happened to stop.
+At exit the stalls go to $BRIEF_STALL_LOG as JSON. brief itself is not changed.
+"""
+
+from __future__ import annotations
+
+import asyncio.events
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+LOG = os.environ.get("BRIEF_STALL_LOG", "")
+THRESHOLD = float(os.environ.get("BRIEF_STALL_THRESHOLD", "0.005"))
+KEEP = 200  # slowest stalls kept with their samples
+
+
+def _short(path: str) -> str:
+    """pipeline/x.py, a package's path under site-packages, a stdlib module's path, or the file name."""
+    if "/site-packages/" in path:
+        return path.rsplit("/site-packages/", 1)[1]
+    if "/pipeline/" in path:
+        return "pipeline/" + path.rsplit("/pipeline/", 1)[1]
+    head, sep, tail = path.partition("/lib/python3.")
+    if sep:
+        return tail.partition("/")[2]
+    return os.path.basename(path)
+
+
+def _stack(frame: Any) -> list[str]:
+    """The sampled stack, innermost first, as 'file:line function'."""
+    out: list[str] = []
+    while frame is not None and len(out) < 40:
+        out.append(f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}")
+        frame = frame.f_back
+    return out
+
+
+def _suspended_at(handle: Any) -> str:
+    """Where the task run by this handle is suspended (innermost coroutine frame), or the callback's name."""
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro: Any = owner.get_coro()
+        where = f"task {getattr(coro, '__qualname__', '?')}"
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                break
+            where = f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        return where
+    return getattr(callback, "__qualname__", type(callback).__name__)
+
+
+class _Probe:
+    def __init__(self) -> None:
+        self.seq = 0
+        self.started = 0.0  # perf_counter at the start of the running callback; 0 when idle
+        self.loop_thread = 0
+        self.samples: dict[int, list[list[str]]] = {}
+        self.stalls: list[dict[str, Any]] = []
+        self.callbacks = 0
+        self.over = 0
+        self.total_over = 0.0
+        self.max = 0.0
+
+    def watch(self) -> None:
+        while True:
+            time.sleep(THRESHOLD / 3)
+            started, seq = self.started, self.seq
+            if started and time.perf_counter() - started > THRESHOLD:
+                frame = sys._current_frames().get(self.loop_thread)
+                if frame is not None and seq == self.seq:
+                    self.samples.setdefault(seq, []).append(_stack(frame))
+
+    def record(self, seconds: float, before: str, after: str, seq: int) -> None:
+        self.over += 1
+        self.total_over += seconds
+        self.max = max(self.max, seconds)
+        stall = {"ms": round(seconds * 1000, 2), "resumed_at": before, "suspended_at": after}
+        stall["samples"] = self.samples.pop(seq, [])[:5]
+        self.stalls.append(stall)
+        if len(self.stalls) > 2 * KEEP:
+            self.stalls.sort(key=lambda s: -s["ms"])
+            del self.stalls[KEEP:]
+
+    def dump(self) -> None:
+        self.stalls.sort(key=lambda s: -s["ms"])
+        report = {
+            "threshold_ms": THRESHOLD * 1000,
+            "callbacks": self.callbacks,
+            "stalls": self.over,
+            "stall_ms_total": round(self.total_over * 1000, 1),
+            "max_ms": round(self.max * 1000, 2),
+            "slowest": self.stalls[:KEEP],
+        }
+        with open(LOG, "w", encoding="utf-8") as out:
+            json.dump(report, out, ensure_ascii=False)
+
+
+def _install() -> None:
+    probe = _Probe()
+    original = asyncio.events.Handle._run
+
+    def timed_run(self: Any) -> None:
+        if probe.loop_thread == 0:
+            probe.loop_thread = threading.get_ident()
+            threading.Thread(target=probe.watch, daemon=True, name="stall-probe").start()
+        probe.callbacks += 1
+        probe.seq += 1
+        seq = probe.seq
+        before = _suspended_at(self)
+        probe.started = time.perf_counter()
+        try:
+            original(self)
+        finally:
+            elapsed = time.perf_counter() - probe.started
+            probe.started = 0.0
+            if elapsed > THRESHOLD:
+                probe.record(elapsed, before, _suspended_at(self), seq)
+            else:
+                probe.samples.pop(seq, None)
+
+    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+    atexit.register(probe.dump)
+
+
+if LOG:
+    _install()
