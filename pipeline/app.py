@@ -234,7 +234,13 @@ async def check_schema_enforcement(client: ModelClient, cache: Cache | None) -> 
 
 
 async def choose_model(client: ModelClient, settings: Settings) -> str:
-    """The model asked for (--model / BRIEF_MODEL), else the server's first; the endpoint must answer."""
+    """The model asked for (--model / BRIEF_MODEL), else the server's first.
+
+    With a model named nothing is asked: a fully cached re-run then never touches the network (nor
+    loads the HTTP stack), and an endpoint that is down stops the run at its first request.
+    """
+    if settings.model:
+        return settings.model
     from pipeline.errors import EndpointRejected, EndpointUnavailable
     from pipeline.model.backends import Transient
 
@@ -392,6 +398,9 @@ async def summarize_inputs(
 
 def run_main(coro: Any) -> Any:
     """Run the main coroutine; SIGTERM stops it the way Ctrl-C does (outputs written, run.json interrupted)."""
+    import pipeline.ingest.documents  # noqa: F401  imported here, not on the loop, where an import is a stall
+    import pipeline.output.sinks  # noqa: F401
+    import pipeline.runner  # noqa: F401
 
     async def main() -> Any:
         task = asyncio.current_task()

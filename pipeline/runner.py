@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.checks.review import check_briefing_overview, check_totals, review_run_names
-from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, InputError
+from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, EndpointUnavailable, InputError
 from pipeline.glossary import Conflict, RunTerm, harmonise_run
 from pipeline.records import ArticleResult, Briefing, Document, InputReport, RawInput, RunReport, Usage
 from pipeline.terminal import one_line
@@ -225,8 +225,8 @@ class Runner:
     async def _summarize_one(self, doc: Document) -> ArticleResult:
         try:
             return await self.summarizer.summarize(doc)
-        except EndpointRejected as exc:
-            if exc.fatal:
+        except (EndpointRejected, EndpointUnavailable) as exc:
+            if isinstance(exc, EndpointUnavailable) or exc.fatal:
                 if self._fatal is None:
                     self._fatal = exc
                     if self.on_error:

@@ -17,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
 
 from pipeline.cache import cache_key
-from pipeline.errors import Deferred, EndpointRejected, InvalidOutput, ModelError, OutputTruncated, RetriesExhausted
-from pipeline.model.backends import Backend, FormatRefused, Reply, Transient
+from pipeline.errors import (
+    Deferred,
+    EndpointRejected,
+    EndpointUnavailable,
+    InvalidOutput,
+    ModelError,
+    OutputTruncated,
+    RetriesExhausted,
+)
+from pipeline.model.backends import Backend, FormatRefused, Reply, Transient, Unreachable
 from pipeline.model.jsonmode import FALLBACK, request_arguments
 from pipeline.model.retry import default_wait
 from pipeline.model.validate import Check, Verdict, check_data, check_reply, extract_json
@@ -134,7 +142,8 @@ class ModelClient:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self.stats = ClientStats(json_mode=self.json_mode)
-        self.fatal: EndpointRejected | None = None  # set once a 401/403/404 shows no request can succeed
+        # Set once a 401/403/404, or an endpoint that does not answer at all, shows no request can succeed.
+        self.fatal: EndpointRejected | EndpointUnavailable | None = None
         # Batch jobs: cache misses are recorded here (key -> request) instead of sent.
         self.deferred: dict[str, JsonRequest] | None = None
 
@@ -370,6 +379,9 @@ class ModelClient:
                     reply = await self._post(body)
         except RetryError as exc:
             last = exc.last_attempt.exception()
+            if isinstance(last, Unreachable):  # nothing there at all: every request would fail alike
+                self.fatal = self.fatal or EndpointUnavailable(f"cannot reach {self.base_url} ({last})")
+                raise self.fatal from None
             raise RetriesExhausted(f"gave up after {tries} attempts against {self.base_url}: {last}") from None
         return reply, tries
 

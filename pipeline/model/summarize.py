@@ -65,6 +65,8 @@ class ModelSummarizer:
         self.count_tokens = count_tokens
         self.simplify = simplify
         self._load_lexicon = lexicon  # loaded on first use: cached runs never need it
+        self._lexicon_value: Lexicon | None = None
+        self._lexicon_lock = asyncio.Lock()
         self.map_prompt = load_prompt("map")
         self.reduce_prompt = load_prompt("reduce")
         self.briefing_prompt = load_prompt("briefing")
@@ -73,6 +75,15 @@ class ModelSummarizer:
     @property
     def model(self) -> str:
         return self.client.model
+
+    async def _lexicon(self) -> Lexicon | None:
+        """CC-CEDICT, loaded once, in a thread: a second of parsing must not stall the other requests."""
+        if self._load_lexicon is None:
+            return None
+        async with self._lexicon_lock:
+            if self._lexicon_value is None:
+                self._lexicon_value = await asyncio.to_thread(self._load_lexicon)
+        return self._lexicon_value
 
     @functools.cached_property
     def _fingerprint(self) -> str:
@@ -107,7 +118,7 @@ class ModelSummarizer:
         candidates = [item for p in partials for item in p.data.get("glossary", [])]
         kept_terms, dropped = verify_terms(candidates, doc, self.simplify)
         glossary, conflicts = merge_entries(kept_terms)
-        lexicon = self._load_lexicon() if self._load_lexicon is not None and profile(doc.language).dictionary else None
+        lexicon = await self._lexicon() if profile(doc.language).dictionary else None
         if lexicon is not None and glossary:
             glossary = enrich_with_dictionary(glossary, lexicon)
         verified = await verify_and_repair(

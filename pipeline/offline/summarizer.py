@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,9 +31,17 @@ class OfflineSummarizer:
 
     def __init__(self) -> None:
         self._dictionary: Dictionary | None = None
+        self._lock = asyncio.Lock()
 
     def fingerprint(self) -> None:
         return None
+
+    async def _dictionary_off_loop(self) -> Dictionary:
+        """Loaded once, in a thread: parsing CC-CEDICT takes about a second."""
+        async with self._lock:
+            if self._dictionary is None:
+                self._dictionary = await asyncio.to_thread(self.dictionary)
+        return self._dictionary
 
     def dictionary(self) -> Dictionary:
         if self._dictionary is None:
@@ -45,7 +54,7 @@ class OfflineSummarizer:
         from pipeline.checks.review import check_offline
         from pipeline.offline.triage import summarize_offline
 
-        dictionary = self.dictionary() if profile(doc.language).dictionary else None
+        dictionary = await self._dictionary_off_loop() if profile(doc.language).dictionary else None
         result = replace(summarize_offline(doc, dictionary), meta=doc.meta)
         checks = check_offline(doc, result)
         return replace(result, checks=checks) if checks else result

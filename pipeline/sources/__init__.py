@@ -46,14 +46,43 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+_ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
+_FEED_MARKS = (b"<rss", b"<feed", b"<opml", b"<rdf:rdf")
+
+
+def _plainly_a_path(target: str) -> bool:
+    """Cheap answer for the common case (a folder, an article file), so the web stack is not even imported."""
+    if target == "-":
+        return True
+    if "://" in target:
+        return False
+    path = Path(target)
+    if path.is_dir():
+        return True
+    if path.suffix.lower() not in _ARTICLE_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return True  # the files source reports why it cannot be read
+    if any(mark in head.lower() for mark in _FEED_MARKS):
+        return False
+    first = next((line.strip() for line in head.splitlines() if line.strip() and not line.startswith(b"#")), b"")
+    return not first.lower().startswith((b"http://", b"https://"))
+
+
 def split_targets(targets: Sequence[str]) -> tuple[list[str], list[str]]:
     """(file/folder/stdin targets, web targets: URLs, feed files, OPML files, URL lists)."""
-    from pipeline.sources.web import classify_target
-
     paths: list[str] = []
     web: list[str] = []
     for target in targets:
-        (paths if target == "-" or classify_target(target) == "path" else web).append(target)
+        if _plainly_a_path(target):
+            paths.append(target)
+            continue
+        from pipeline.sources.web import classify_target
+
+        (paths if classify_target(target) == "path" else web).append(target)
     return paths, web
 
 

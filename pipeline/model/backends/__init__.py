@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pipeline.errors import EndpointRejected
 
-__all__ = ["Backend", "Deadlines", "EndpointRejected", "FormatRefused", "Reply", "Transient"]
+__all__ = ["Backend", "Deadlines", "EndpointRejected", "FormatRefused", "Reply", "Transient", "Unreachable"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ class Transient(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unreachable(Transient):
+    """Nothing answered at all (connection refused, no route, DNS): retried, then the run stops."""
 
 
 class FormatRefused(Exception):

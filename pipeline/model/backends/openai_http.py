@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import EndpointRejected, EndpointUnavailable
-from pipeline.model.backends import Deadlines, FormatRefused, Reply, Transient
+from pipeline.model.backends import Deadlines, FormatRefused, Reply, Transient, Unreachable
 from pipeline.model.retry import parse_retry_after
 from pipeline.model.validate import MAX_REPLY_CHARS
 from pipeline.secrets import public_url
@@ -114,7 +114,7 @@ class OpenAIHTTPBackend:
         except openai.APITimeoutError:
             raise Transient(f"no reply within {self.timeout:g} s") from None
         except openai.APIConnectionError as exc:
-            raise Transient(f"connection failed: {_connection_reason(exc)}") from None
+            raise Unreachable(f"connection failed: {_connection_reason(exc)}") from None
         except openai.APIStatusError as exc:
             raise self._classify(exc, body) from None
         except (ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as exc:
