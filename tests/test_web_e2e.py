@@ -117,6 +117,8 @@ def test_the_same_text_on_two_urls_is_summarised_once(runner, site, tmp_path):
     statuses = sorted(row["status"] for row in manifest["inputs"])
     assert code == 0 and statuses == ["duplicate", "ok"]
     assert manifest["totals"]["documents"] == 1
+    briefing = (tmp_path / "out" / "briefing.md").read_text()
+    assert "## Same story elsewhere" in briefing and "hk-copy.html" in briefing
 
 
 def test_urls_from_stdin_and_bad_lines(runner, site, tmp_path):

@@ -158,6 +158,7 @@ def briefing_markdown(
     mode: str,
     failures: Sequence[tuple[str, str]] = (),
     overview_checks: Sequence[CheckFlag] = (),
+    duplicates: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Render the run's briefing: overview, a section per story group, the merged glossary."""
     by_id = {r.id: r for r in results}
@@ -182,6 +183,9 @@ def briefing_markdown(
         lines += ["## Checks", "", _CHECKS_NOTE, ""]
         lines += [_check_line(flag, "overview: ") for flag in overview_checks]
         lines += [_check_line(flag, f"{code(r.id)}: ") for r, flag in flagged] + [""]
+    if duplicates:
+        lines += ["## Same story elsewhere", ""]
+        lines += [f"- {link(source, source)}: {inline(reason)}" for source, reason in duplicates] + [""]
     if failures:
         lines += ["## Not processed", ""]
         lines += [f"- {code(source)}: {inline(reason)}" for source, reason in failures] + [""]

@@ -45,8 +45,9 @@ class FolderSink:
         else:
             overview, groups = "No article could be processed.", []
         failures = [(i.source, i.error or i.status) for i in report.failed]
+        duplicates = [(i.source, i.error or "") for i in report.inputs if i.status == "duplicate"]
         text = briefing_markdown(
-            overview, groups, report.results, outcome.terms, report.mode, failures, overview_checks
+            overview, groups, report.results, outcome.terms, report.mode, failures, overview_checks, duplicates
         )
         self.folder.write("briefing.md", scrub(text))
 
