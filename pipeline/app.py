@@ -401,6 +401,10 @@ def run_main(coro: Any) -> Any:
     import pipeline.ingest.documents  # noqa: F401  imported here, not on the loop, where an import is a stall
     import pipeline.output.sinks  # noqa: F401
     import pipeline.runner  # noqa: F401
+    import pipeline.sources.dedup  # noqa: F401
+    from pipeline.cache import source_fingerprint
+
+    source_fingerprint()  # reads brief's own files once (cached): not on the loop either
 
     async def main() -> Any:
         task = asyncio.current_task()
