@@ -59,7 +59,7 @@ def test_installed_package_runs_outside_the_checkout(wheel: Path, tmp_path: Path
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["map.v2", "2"]
+    assert done.stdout.split() == ["map.v3", "2"]
 
 
 def test_building_leaves_no_build_folder_in_the_checkout(wheel: Path) -> None:
