@@ -11,13 +11,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from tests.fakeserver import FakeOpenAI
+from tests.test_web_source import PAGES, fixture
 from tests.webserver import Reply, WebServer
-
-PAGES = Path(__file__).resolve().parent / "pages"
-
-
-def fixture(name: str, server: WebServer) -> bytes:
-    return PAGES.joinpath(name).read_bytes().replace(b"BASE", server.base_url.removeprefix("http://").encode())
 
 
 @pytest.fixture
