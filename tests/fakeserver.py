@@ -101,6 +101,7 @@ class FakeOpenAI:
         self.ignore_schema = ignore_schema
         self.models_loading = models_loading  # GET /v1/models answers 503 this many times first (a loading model)
         self.reject_fields: list[str] = []  # body fields answered with 400 "unknown field" (a picky server)
+        self.stream_usage = True  # False: no usage chunk at the end of a stream (llama-cpp-python)
         self.require_key = require_key
         self.models = list(models)
         self.log_path = log_path
@@ -377,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
                 + event({}, finish)
                 + (
                     event({}, usage=completion["usage"])
-                    if (body.get("stream_options") or {}).get("include_usage")
+                    if self.fake.stream_usage and (body.get("stream_options") or {}).get("include_usage")
                     else b""
                 )
                 + b"data: [DONE]\n\n"

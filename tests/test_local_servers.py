@@ -131,3 +131,11 @@ def test_retries_and_timeouts_are_logged_at_verbose(caplog: pytest.LogCaptureFix
     with FakeOpenAI(responder=lambda body: json.dumps(GOOD), script=["500"]) as server:
         run(server)
     assert "retrying in" in caplog.text and "HTTP 500" in caplog.text
+
+
+def test_a_stream_without_usage_gets_estimated_token_counts() -> None:
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD)) as server:
+        server.stream_usage = False  # llama-cpp-python's server sends no usage chunk
+        result, client = run(server)
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert client.stats.prompt_tokens == result.usage.prompt_tokens

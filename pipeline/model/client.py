@@ -108,6 +108,18 @@ SCHEMA_PROBE = JsonRequest(
 )
 
 
+def estimated_usage(reply: Reply, body: dict[str, Any]) -> Reply:
+    """Token counts for a server that reports none (llama-cpp-python's streams): our tokenizer's estimate."""
+    from dataclasses import replace
+
+    from pipeline.ingest.tokens import count_tokens
+
+    prompt = sum(count_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+    return replace(
+        reply, prompt_tokens=prompt, completion_tokens=reply.completion_tokens or count_tokens(reply.content)
+    )
+
+
 def wrong_shape(content: str, schema: dict[str, Any]) -> bool:
     """A reply that is not even the object asked for: not JSON, or missing the schema's required fields."""
     try:
@@ -399,6 +411,8 @@ class ModelClient:
             except Transient as exc:
                 log.info("%s: %s", self.base_url, exc)
                 raise
+        if not reply.prompt_tokens and reply.content:
+            reply = estimated_usage(reply, body)
         self.stats.prompt_tokens += reply.prompt_tokens
         self.stats.completion_tokens += reply.completion_tokens
         return reply
