@@ -1,7 +1,8 @@
 """brief end to end against a real small model (llama.cpp server): structure, not wording.
 
-Skipped unless a real server is at hand: $BRIEF_REALMODEL_URL (+ $BRIEF_REALMODEL_NAME), or the llama venv
-and an assembled model that bench/real_model.py made under $BRIEF_LLM_HOME (then a server is started here).
+Run with `pytest -m realmodel`. Skipped unless a real server is at hand: $BRIEF_REALMODEL_URL
+(+ $BRIEF_REALMODEL_NAME), or the llama venv and an assembled model that bench/real_model.py made under
+$BRIEF_LLM_HOME (then a server for $BRIEF_REALMODEL_SIZE, 0.5b by default, is started here).
 """
 
 from __future__ import annotations
