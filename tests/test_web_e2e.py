@@ -138,3 +138,13 @@ def test_saved_html_file_goes_through_the_extractor(runner, tmp_path):
     record = json.loads((tmp_path / "out" / f"{doc_id}.json").read_text())
     assert any(flag.startswith("extractor:") for flag in record["flags"])
     assert record["meta"]["title"]
+
+
+def test_a_rerun_with_the_site_gone_reuses_the_pages_fetched_before(runner, tmp_path):
+    with WebServer() as gone:
+        gone.page("/news/tw.html", PAGES.joinpath("tw_table_utf8.html").read_bytes(), charset="utf-8")
+        url = gone.url("/news/tw.html")
+        first, _, _ = run(runner, tmp_path, url, "--offline")
+    assert first == 0
+    code, _, manifest = run(runner, tmp_path, url, "--offline")  # the server is stopped: nothing answers
+    assert code == 0 and manifest["inputs"][0]["status"] == "ok"

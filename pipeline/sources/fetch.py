@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx2 as httpx
@@ -50,6 +51,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class FetchError(InputError):
     """A URL could not be fetched; `reason` is short and never holds credentials."""
+
+    def __init__(self, source: str, reason: str, transient: bool = False) -> None:
+        super().__init__(source, reason)
+        self.transient = transient  # the network or the server failed, not the page: a cached copy may serve
 
 
 class _Transient(Exception):
@@ -194,6 +199,18 @@ class Fetcher:
             self.cache_hits += 1
             record, body = cached
             return Fetched(shown, record.final_url, body, record.content_type, record.charset, from_cache=True)
+        try:
+            return await self._fetch(url, shown, cached)
+        except FetchError as exc:
+            if not exc.transient or cached is None:
+                raise
+            # Offline, or the site is down: the copy fetched by an earlier run is what we have.
+            log.warning("%s: %s; using the copy fetched earlier", shown, exc.reason)
+            self.cache_hits += 1
+            record, body = cached
+            return Fetched(shown, record.final_url, body, record.content_type, record.charset, from_cache=True)
+
+    async def _fetch(self, url: str, shown: str, cached: tuple[Any, bytes] | None) -> Fetched:
         target, auth = _split_credentials(url)
         visited = [target]
         for _hop in range(self.max_redirects + 1):
@@ -265,7 +282,7 @@ class Fetcher:
                     return hop
         except _Transient as exc:
             tries = f" after {self.max_attempts} attempts" if self.max_attempts > 1 else ""
-            raise FetchError(shown, f"{exc.reason}{tries}") from None
+            raise FetchError(shown, f"{exc.reason}{tries}", transient=True) from None
         raise FetchError(shown, "no attempt made")  # unreachable: tenacity always makes one
 
     def _host_limit(self, url: str) -> asyncio.Semaphore:
