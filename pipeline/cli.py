@@ -278,7 +278,7 @@ def doctor(
     base_url: Annotated[str | None, typer.Option("--base-url")] = None,
 ) -> None:
     """Show the configuration in effect (key masked), list the endpoint's models, make one tiny request."""
-    from pipeline.app import doctor as run_doctor
+    from pipeline.doctor import doctor as run_doctor
 
     settings = settings_from({"model": model, "base_url": base_url})
     from pipeline.app import run_main

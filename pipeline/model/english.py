@@ -6,7 +6,9 @@ import re
 from collections import Counter
 from typing import Any
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+from pipeline.text import CJK_RE
+
+_CJK = CJK_RE  # Han, kana, Hangul: defined once in pipeline.text
 # Past this share of CJK characters, a reply is still source text rather than English.
 _UNTRANSLATED_SHARE = 0.2
 _WORD = re.compile(r"[A-Za-z0-9']+")
