@@ -120,7 +120,7 @@ def clean(
 @app.command()
 def chunk(
     path: PathArg,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", min=4, help="Token budget per chunk.")] = 1500,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=4, help="Token budget per chunk.")] = 3500,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of chunks.")] = False,
 ) -> None:
     """Split cleaned articles into token-bounded chunks at sentence boundaries."""

@@ -53,7 +53,7 @@ class Settings:
     max_attempts: int = 5
     concurrency: int = 8
     json_mode: str = "auto"
-    max_chunk_tokens: int = 1500
+    max_chunk_tokens: int = 3500
     max_output_tokens: int = 2048
     temperature: float = 0.2
     cache_dir: Path | None = None  # None: caching off

@@ -101,3 +101,7 @@ class InvalidOutput(ModelError):
 
 class OutputTruncated(InvalidOutput):
     """The reply stopped at its output budget even after a retry with a larger one; split the input."""
+
+
+class PromptTooLong(OutputTruncated):
+    """The server's context window cannot hold this prompt (a small num_ctx, a 4k model): split the input."""

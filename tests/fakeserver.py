@@ -101,6 +101,11 @@ class FakeOpenAI:
         self.ignore_schema = ignore_schema
         self.models_loading = models_loading  # GET /v1/models answers 503 this many times first (a loading model)
         self.reject_fields: list[str] = []  # body fields answered with 400 "unknown field" (a picky server)
+        # Like llama.cpp on a CPU: one reply at a time, each streamed as ten pieces this many seconds apart.
+        self.cpu_pace: float | None = None
+        self._cpu = threading.Lock()
+        # Prompts longer than this many characters get llama.cpp's context-size 400 (a small n_ctx).
+        self.max_prompt_chars: int | None = None
         self.stream_usage = True  # False: no usage chunk at the end of a stream (llama-cpp-python)
         self.require_key = require_key
         self.models = list(models)
@@ -300,6 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.reject_object and response_format == "json_object":
             self._error(400, "This response_format type is unavailable now")
             return False
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages") or [])
+        if fake.max_prompt_chars is not None and prompt_chars > fake.max_prompt_chars:
+            self._error(400, "the request exceeds the available context size, try increasing it")
+            return False
         unknown = [name for name in fake.reject_fields if name in body]
         if unknown:
             self._error(400, f"Unrecognized request argument supplied: {unknown[0]}")
@@ -348,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk["usage"] = usage
             return b"data: " + json.dumps(chunk, ensure_ascii=False).encode("utf-8") + b"\n\n"
 
+        if self.fake.cpu_pace is not None and fault is None:
+            return self._paced(content, event)
         completion = _completion(content, "stop", body)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -386,6 +397,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             return False
+        return True
+
+    def _paced(self, content: str, event: Callable[..., bytes]) -> bool:
+        """One reply at a time, in ten pieces `cpu_pace` s apart: a queue that moves slowly but surely."""
+        step = max(1, len(content) // 10 + 1)
+        with self.fake._cpu:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for start in range(0, len(content), step):
+                    time.sleep(self.fake.cpu_pace or 0.0)
+                    self.wfile.write(event({"content": content[start : start + step]}))
+                    self.wfile.flush()
+                self.wfile.write(event({}, "stop") + b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return False
         return True
 
     def _raw(self, status: int, data: bytes, length: int | None = None) -> None:

@@ -66,9 +66,10 @@ def map_reply(article: str) -> dict[str, Any]:
         "summary": f"An English summary of passage {tag}.",
         # Points differ between passages, as a real model's would: a merge must not read as a loop.
         "key_points": [
-            f"First point in English, from passage {tag}.",
-            "Second point in English.",
-            "Third point in English.",
+            # No ordinals ("third"): the number check would rightly ask where the source says so.
+            f"Opening point in English, from passage {tag}.",
+            "Another point in English.",
+            "A further point in English.",
         ],
         "glossary": glossary,
     }

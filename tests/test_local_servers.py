@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from pipeline.cli import app
 from pipeline.config import Settings
 from pipeline.errors import EndpointUnavailable, OutputTruncated, RetriesExhausted
-from pipeline.model.backends.openai_http import is_looping
+from pipeline.model.backends import Deadlines
+from pipeline.model.backends.openai_http import OpenAIHTTPBackend, is_looping
 from pipeline.model.client import JsonRequest, ModelClient
 from pipeline.model.discovery import discover
 from pipeline.model.endpoint import endpoint_kind, profile_for
 from tests.fakeserver import FakeOpenAI
+from tests.responders import prompt_kind
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SCHEMA = {
     "type": "object",
@@ -110,6 +118,7 @@ def test_endpoint_kinds_choose_their_deadlines() -> None:
     assert local.deadlines.total >= 600 and hosted.deadlines.total <= 300
     assert "repeat_penalty" in local.extra_body and not hosted.extra_body
     assert profile_for(Settings(base_url="http://127.0.0.1:1/v1", timeout=5)).deadlines.first_token <= 5
+    assert local.deadlines.queued and not hosted.deadlines.queued  # a queue counts as progress only locally
 
 
 def test_discovery_waits_for_a_loading_server_and_says_so() -> None:
@@ -139,3 +148,81 @@ def test_a_stream_without_usage_gets_estimated_token_counts() -> None:
         result, client = run(server)
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
     assert client.stats.prompt_tokens == result.usage.prompt_tokens
+
+
+def test_a_request_queued_behind_streaming_replies_is_not_timed_out() -> None:
+    # One reply at a time, each ~1 s: the third request's first token comes after ~2 s, far past
+    # the 0.6 s first-token limit, yet the server was never idle, so nothing is retried.
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD)) as server:
+        server.cpu_pace = 0.1
+        client = ModelClient.for_settings(
+            Settings(base_url=server.base_url, model="m", first_token_timeout=0.6, idle_timeout=0.5, concurrency=3),
+            None,
+            sleep=_no_sleep,
+        )
+
+        async def go() -> list[Any]:
+            try:
+                return await asyncio.gather(*(client.complete_json(request()) for _ in range(3)))
+            finally:
+                await client.aclose()
+
+        started = time.monotonic()
+        results = asyncio.run(go())
+        elapsed = time.monotonic() - started
+    assert [r.data for r in results] == [GOOD] * 3
+    assert client.stats.retries == 0 and client.stats.requests == 3
+    assert elapsed > 2.5  # they really queued
+
+
+def test_a_hosted_api_times_the_first_token_from_the_request() -> None:
+    # The same queue against deadlines that do not count a queue as progress: the last request gives up.
+    with FakeOpenAI(responder=lambda body: json.dumps(GOOD)) as server:
+        server.cpu_pace = 0.1
+        backend = OpenAIHTTPBackend(server.base_url, None, Deadlines(total=30, first_token=1.5, idle=0.5))
+        body = {"model": "m", "messages": request().messages, "max_tokens": 50}
+
+        async def go() -> list[Any]:
+            try:
+                return await asyncio.gather(*(backend.send(body) for _ in range(3)), return_exceptions=True)
+            finally:
+                await backend.aclose()
+
+        outcomes = asyncio.run(go())
+    failed = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(failed) == 1 and "first token" in str(failed[0])
+
+
+def test_a_chunk_too_long_for_the_model_context_is_split_not_failed(tmp_path: Path, monkeypatch) -> None:
+    # A server with a small context (llama.cpp's 400 "exceeds the available context size"): the
+    # article is summarised in halves and merged, and the run succeeds.
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "BRIEF_")):
+            monkeypatch.delenv(name, raising=False)
+    (tmp_path / "empty.toml").touch()
+    monkeypatch.setenv("BRIEF_CONFIG", str(tmp_path / "empty.toml"))
+    article = ROOT / "seeds" / "003_5cb4fd5a6fe695d5.txt"
+    limit = 2600  # characters of prompt: the whole article (~2,900) does not fit, its halves do
+    with FakeOpenAI() as server:
+        server.max_prompt_chars = limit
+        result = CliRunner().invoke(
+            app,
+            [
+                "summarize",
+                str(article),
+                "--base-url",
+                server.base_url,
+                "--model",
+                "fake-qwen",
+                "--out",
+                str(tmp_path / "out"),
+                "--no-cache",
+            ],
+        )
+        sizes = [sum(len(m["content"]) for m in body["messages"]) for body in server.bodies()]
+        done = [prompt_kind(body) for body in server.completed_bodies()]
+    assert result.exit_code == 0, result.output
+    assert any(size > limit for size in sizes)  # it was refused once...
+    assert done.count("map") >= 2 and "reduce" in done  # ...then summarised in parts and merged
+    written = json.loads((tmp_path / "out" / "003_5cb4fd5a6fe695d5.json").read_text(encoding="utf-8"))
+    assert written["summary"] and len(written["key_points"]) >= 3

@@ -245,8 +245,29 @@ def split_text(text: str, max_tokens: int, count: TokenCounter) -> list[str]:
     return [piece for piece, _ in split_counted(text, max_tokens, count)]
 
 
+def split_balanced(text: str, max_tokens: int, count: TokenCounter) -> list[tuple[str, int]]:
+    """As few pieces as greedy packing makes, but of even size where sentences allow.
+
+    Greedy packing leaves a runt: a 3,100-token article at 3,000 gives 2,980 + 120, and a model
+    asked for three key points of 120 tokens invents some. Packing again at the even share (plus a
+    little slack for sentence ends) gives two halves in the same number of requests.
+    """
+    greedy = split_counted(text, max_tokens, count)
+    if len(greedy) < 2:
+        return greedy
+    share = -(-sum(tokens for _, tokens in greedy) // len(greedy))
+    for slack in (1.05, 1.15, 1.3):
+        budget = min(max_tokens, int(share * slack) + 1)
+        even = split_counted(text, budget, count)
+        if len(even) <= len(greedy):
+            return even
+        if budget == max_tokens:
+            break
+    return greedy
+
+
 def chunk_document(doc: Document, max_tokens: int, count: TokenCounter) -> list[Chunk]:
     return [
         Chunk(doc.id, index, piece, tokens)
-        for index, (piece, tokens) in enumerate(split_counted(doc.text, max_tokens, count))
+        for index, (piece, tokens) in enumerate(split_balanced(doc.text, max_tokens, count))
     ]

@@ -20,8 +20,9 @@ EndpointKind = Literal["local", "hosted"]
 _DEADLINES: dict[str, Deadlines] = {
     # total per attempt, to the first token, between tokens, to connect (seconds). A CPU server
     # answers one request at a time: the first token of the eighth request in its queue can be
-    # half an hour away, while a stall in mid-reply is a fault after two minutes.
-    "local": Deadlines(total=3600.0, first_token=1800.0, idle=120.0, connect=10.0),
+    # an hour away, which is fine while the replies before it stream; a stall in mid-reply is a
+    # fault after two minutes.
+    "local": Deadlines(total=3600.0, first_token=1800.0, idle=120.0, connect=10.0, queued=True),
     "hosted": Deadlines(total=180.0, first_token=60.0, idle=30.0, connect=10.0),
 }
 # llama.cpp's own default, sent explicitly: small models loop less with it, and servers that ignore it lose nothing.
@@ -37,9 +38,15 @@ class EndpointProfile:
     def describe(self) -> str:
         d = self.deadlines
         extra = ", ".join(f"{k} {v}" for k, v in self.extra_body.items()) or "none"
+        first = (
+            f"first token within {d.first_token:g} s of the server's last progress (a queue is not a fault), "
+            f"then {d.total:g} s per reply"
+            if d.queued
+            else f"{d.total:g} s per attempt, first token within {d.first_token:g} s"
+        )
         return (
-            f"{self.kind}: {d.total:g} s per attempt, first token within {d.first_token:g} s, "
-            f"at most {d.idle:g} s between tokens, connect {d.connect:g} s; sampling extras: {extra}"
+            f"{self.kind}: {first}, at most {d.idle:g} s between tokens, connect {d.connect:g} s; "
+            f"sampling extras: {extra}"
         )
 
 
@@ -66,6 +73,7 @@ def profile_for(settings: Settings) -> EndpointProfile:
         first_token=min(settings.first_token_timeout or defaults.first_token, total),
         idle=min(settings.idle_timeout or defaults.idle, total),
         connect=min(settings.connect_timeout, total),
+        queued=defaults.queued,
     )
     extra: dict[str, Any] = {}
     repeat = settings.repeat_penalty if settings.repeat_penalty is not None else None

@@ -40,7 +40,9 @@ def english_check(data: dict[str, Any]) -> str | None:
     """Reject replies still in the source language, and titles or points that are repetitive junk."""
     points = data.get("key_points", [])
     prose = " ".join([str(data.get("title", "")), str(data.get("summary", "")), *map(str, points)])
-    if cjk_share(prose) > _UNTRANSLATED_SHARE:
+    # The whole and each headline field: a Chinese title and summary above English points is untranslated too.
+    fields = (prose, str(data.get("title", "")), str(data.get("summary", "")))
+    if any(cjk_share(text) > _UNTRANSLATED_SHARE for text in fields):
         return "title, summary and key_points must be written in English, not copied from the article"
     for item in data.get("glossary", []):
         if isinstance(item, dict) and cjk_share(str(item.get("target", ""))) > _UNTRANSLATED_SHARE:

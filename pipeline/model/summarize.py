@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.checks.review import article_fields
-from pipeline.errors import OutputTruncated
+from pipeline.errors import OutputTruncated, PromptTooLong
 from pipeline.glossary import Lexicon, Simplify, enrich_with_dictionary, merge_entries, verify_terms
-from pipeline.ingest.chunk import split_text
+from pipeline.ingest.chunk import split_balanced, split_text
 from pipeline.ingest.tokens import TokenCounter
 from pipeline.languages import profile
 from pipeline.model.briefing import model_briefing
@@ -21,6 +22,8 @@ from pipeline.model.english import english_check
 from pipeline.model.prompts import Prompt, delimit, load_prompt
 from pipeline.model.verify import verify_and_repair
 from pipeline.records import ArticleResult, Briefing, Document, Usage
+
+log = logging.getLogger(__name__)
 
 # Below this many tokens a chunk that overflows the output budget is not worth splitting again.
 _MIN_SPLIT_TOKENS = 60
@@ -67,6 +70,7 @@ class ModelSummarizer:
         self._load_lexicon = lexicon  # loaded on first use: cached runs never need it
         self._lexicon_value: Lexicon | None = None
         self._lexicon_lock = asyncio.Lock()
+        self._context_tokens: int | None = None  # the smallest chunk the server said does not fit its context
         self.map_prompt = load_prompt("map")
         self.reduce_prompt = load_prompt("reduce")
         self.briefing_prompt = load_prompt("briefing")
@@ -103,7 +107,7 @@ class ModelSummarizer:
         return self._fingerprint
 
     async def summarize(self, doc: Document) -> ArticleResult:
-        pieces = split_text(doc.text, self.options.max_chunk_tokens, self.count_tokens)
+        pieces = [piece for piece, _ in split_balanced(doc.text, self.options.max_chunk_tokens, self.count_tokens)]
         # Chunks go out together: the client's semaphore is the one bound on requests in flight.
         mapped = await asyncio.gather(*(self._map(doc, piece, i, len(pieces)) for i, piece in enumerate(pieces)))
         partials = [p for group in mapped for p in group]
@@ -128,7 +132,7 @@ class ModelSummarizer:
             article_fields(merged),
             glossary,
             count_tokens=self.count_tokens,
-            max_source_tokens=self.options.max_chunk_tokens,
+            max_source_tokens=min(self.options.max_chunk_tokens, (self._context_tokens or 1 << 30) - 1),
             max_output_tokens=self.options.max_output_tokens,
             temperature=self.options.temperature,
             pinyin_of=lexicon.pinyin if lexicon is not None else None,
@@ -185,12 +189,23 @@ class ModelSummarizer:
             "language": doc.language,
             "text": delimit(text, "article"),
         }
+        tokens = self.count_tokens(text)
         try:
+            if self._context_tokens is not None and tokens >= self._context_tokens >= _MIN_SPLIT_TOKENS:
+                raise PromptTooLong("known not to fit")  # learnt from an earlier chunk: no request wasted
             data, usage, salvaged = await self._call(self.map_prompt, user, salvageable=_SALVAGEABLE)
-        except OutputTruncated:
-            tokens = self.count_tokens(text)
+        except OutputTruncated as exc:
             if tokens < _MIN_SPLIT_TOKENS:
                 raise
+            if isinstance(exc, PromptTooLong) and (self._context_tokens is None or tokens < self._context_tokens):
+                if self._context_tokens is None:
+                    log.warning(
+                        "%s: a %d-token chunk does not fit the model's context; splitting such chunks "
+                        "(a lower --max-chunk-tokens saves these requests)",
+                        doc.id,
+                        tokens,
+                    )
+                self._context_tokens = tokens
             halves = split_text(text, max(tokens // 2, _MIN_SPLIT_TOKENS // 2), self.count_tokens)
             out: list[_Partial] = []
             for half in halves:

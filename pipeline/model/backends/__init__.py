@@ -39,6 +39,10 @@ class Deadlines:
     first_token: float
     idle: float
     connect: float = 10.0
+    # A local server works through its queue one request at a time: waiting behind replies that are
+    # streaming is progress, so the first-token limit counts from the endpoint's last token and
+    # `total` from this reply's first token. A hosted API's clocks start when the request is sent.
+    queued: bool = False
 
 
 class Transient(Exception):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import EndpointRejected, EndpointUnavailable
+from pipeline.errors import EndpointRejected, EndpointUnavailable, PromptTooLong
 from pipeline.model.backends import Deadlines, FormatRefused, Reply, Transient, Unreachable
 from pipeline.model.retry import parse_retry_after
 from pipeline.model.validate import MAX_REPLY_CHARS
@@ -30,6 +30,13 @@ _HINTS = {
 # What endpoints say when they do not support a response_format (llama.cpp's Python server answers
 # json_schema with HTTP 500 "Input should be 'text' or 'json_object'").
 _FORMAT_REFUSAL = re.compile(r"response_format|json_schema|json_object|'text' or|structured output", re.IGNORECASE)
+# How servers say a prompt does not fit the context: OpenAI and vLLM ("maximum context length"),
+# llama.cpp ("exceeds the available context size"), llama-cpp-python ("exceed context window"), TGI, SGLang.
+_CONTEXT_OVERFLOW = re.compile(
+    r"context.length|context_length|context window|context size|maximum context|prompt is too long"
+    r"|too many (input )?tokens|input.{0,40}too long|longer than the model",
+    re.IGNORECASE,
+)
 # Token counts beyond this are not counts: a broken or hostile server.
 _MAX_TOKENS_REPORTED = 10_000_000
 
@@ -56,6 +63,7 @@ class OpenAIHTTPBackend:
         # Sampling settings some servers take and others refuse (llama.cpp's repeat_penalty): dropped on refusal.
         self.extra_body = dict(extra_body or {})
         self._sdk: AsyncOpenAI | None = None
+        self._progress = 0.0  # loop time of the last piece any reply brought (a queue that moves)
 
     def sdk(self) -> AsyncOpenAI:
         if self._sdk is None:
@@ -102,10 +110,12 @@ class OpenAIHTTPBackend:
         import openai
 
         body = {**body, **self.extra_body}
+        queued = self.stream and self.deadlines.queued
         try:
-            async with asyncio.timeout(self.timeout):
+            # Queued (a local server): the hard deadline starts at the first token (see _streamed).
+            async with asyncio.timeout(None if queued else self.timeout) as whole:
                 if self.stream:
-                    return await self._streamed(body)
+                    return await self._streamed(body, whole)
                 # The SDK's raw post (its documented route for custom bodies) sends our JSON as is:
                 # the typed create() walks every message and schema through a slow transform.
                 completion = await self.sdk().post("/chat/completions", cast_to=object, body=body)
@@ -121,46 +131,88 @@ class OpenAIHTTPBackend:
             raise Transient(f"malformed reply body ({type(exc).__name__})") from None  # a 200 that is not JSON
         return parse_completion(completion)
 
-    async def _streamed(self, body: dict[str, Any]) -> Reply:
+    async def _streamed(self, body: dict[str, Any], whole: asyncio.Timeout) -> Reply:
         """Stream the reply, timed by progress: a first-token limit, an idle limit, loops cut short."""
-        from openai import AsyncStream
-
         body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        started = time.monotonic()
-        stream = await asyncio.wait_for(
-            self.sdk().post(
-                "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=AsyncStream[object]
-            ),
-            self.deadlines.first_token,
-        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stream, chunks, first = await self._first_piece(body, started)
+        if self.deadlines.queued:
+            whole.reschedule(loop.time() + self.timeout)
         reply = StreamedReply()
-        chunks = stream.__aiter__()
+        idle = self.deadlines.idle
         try:
-            while True:
-                wait = self.deadlines.idle if reply.pieces else self.deadlines.first_token
-                try:
-                    chunk = await asyncio.wait_for(chunks.__anext__(), wait)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    what = "between tokens" if reply.pieces else "before the first token"
-                    raise Transient(f"no progress for {wait:g} s {what} ({reply.pieces} pieces received)") from None
-                if reply.add(chunk):
-                    log.info("%s: the reply repeats itself; cut after %d pieces", self.base_url, reply.pieces)
-                    break
-                if reply.pieces and reply.pieces % 500 == 0:
-                    log.info(
-                        "%s: %d pieces received in %.0f s", self.base_url, reply.pieces, time.monotonic() - started
-                    )
+            if first is None or reply.add(first):
+                return reply.result()
+            # One timer for the whole stream, moved on at each piece: a wait_for per piece costs a task each.
+            quiet = asyncio.timeout_at(loop.time() + idle)
+            try:
+                async with quiet:
+                    async for chunk in chunks:
+                        now = self._progress = loop.time()
+                        quiet.reschedule(now + idle)
+                        if reply.add(chunk):
+                            log.info("%s: the reply repeats itself; cut after %d pieces", self.base_url, reply.pieces)
+                            break
+                        if reply.pieces % 500 == 0 and reply.pieces:
+                            log.info("%s: %d pieces received in %.0f s", self.base_url, reply.pieces, now - started)
+            except TimeoutError:
+                if not quiet.expired():
+                    raise
+                raise Transient(f"no progress for {idle:g} s between tokens ({reply.pieces} pieces received)") from None
         finally:
             await stream.close()
         return reply.result()
+
+    async def _first_piece(self, body: dict[str, Any], started: float) -> tuple[Any, Any, Any]:
+        """The open stream, its iterator and its first piece (None: it ended at once), within the first-token limit.
+
+        Queued, the limit counts from the later of the request and the endpoint's last progress on any
+        reply, so the tenth request behind nine long ones waits, while a server doing nothing does not.
+        """
+        loop = asyncio.get_running_loop()
+        limit = self.deadlines.first_token
+        opening = asyncio.ensure_future(self._open_stream(body))
+        try:
+            while True:
+                since = max(started, self._progress) if self.deadlines.queued else started
+                left = since + limit - loop.time()
+                if left <= 0:
+                    raise Transient(f"no progress for {limit:g} s before the first token")
+                done, _ = await asyncio.wait({opening}, timeout=left)
+                if done:
+                    self._progress = loop.time()
+                    return opening.result()
+        finally:
+            if not opening.done():
+                opening.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await opening
+
+    async def _open_stream(self, body: dict[str, Any]) -> tuple[Any, Any, Any]:
+        from openai import AsyncStream
+
+        stream = await self.sdk().post(
+            "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=AsyncStream[object]
+        )
+        chunks = stream.__aiter__()
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await stream.close()
+            raise
+        return stream, chunks, first
 
     def _classify(self, exc: Any, body: dict[str, Any]) -> Exception:
         status = int(exc.status_code)
         detail = _detail(exc)
         if "response_format" in body and status in (400, 422, 500) and _FORMAT_REFUSAL.search(detail):
             return FormatRefused(f"HTTP {status}: {detail[:120]}")
+        if status in (400, 413, 422, 500) and _CONTEXT_OVERFLOW.search(detail):
+            # Not the endpoint's fault nor the run's: this input is split smaller and sent again.
+            return PromptTooLong(f"the prompt does not fit the model's context ({self.base_url}: {detail[:160]})")
         refused = [name for name in (*self.extra_body, "stream_options") if name in detail]
         if status in (400, 422) and refused:
             # A server that does not know a sampling knob: drop it for the rest of the run and try again.
