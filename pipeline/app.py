@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, InterruptedEarly
 from pipeline.records import Document, DocumentMeta, RawInput, RunReport
 from pipeline.secrets import public_url
 
@@ -392,7 +392,11 @@ async def summarize_inputs(
     web: WebOptions | None = None,
 ) -> RunReport:
     """The main job: read inputs, summarise with the model (or offline), hand results to the sinks."""
-    prepared = await prepare_run(settings, paths, stdin, out_dir, notify, progress, stdout, stdout_format, web=web)
+    try:
+        prepared = await prepare_run(settings, paths, stdin, out_dir, notify, progress, stdout, stdout_format, web=web)
+    except asyncio.CancelledError:
+        # Not "run.json is written": the runner never started (a probe of a busy local server can take minutes).
+        raise InterruptedEarly("interrupted while starting, before any article: nothing written") from None
     return await prepared.run()
 
 

@@ -65,6 +65,12 @@ class ResourceError(BriefError):
     exit_code = EXIT_USAGE
 
 
+class InterruptedEarly(BriefError):
+    """Ctrl-C or SIGTERM while the run was still starting (inputs, endpoint checks): nothing was written."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class ModelError(BriefError):
     """A model call failed after everything reasonable was tried."""
 

@@ -297,3 +297,23 @@ def test_api_key_never_printed_at_any_verbosity_nor_stored(tmp_path):
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_ctrl_c_while_starting_says_nothing_was_written(tmp_path):
+    # A busy local server: the start-up schema probe takes seconds; Ctrl-C then must not claim run.json exists.
+    with FakeOpenAI() as fake:
+        fake.cpu_pace = 1.0  # ten seconds a reply
+        proc = subprocess.Popen(
+            brief_args(fake, tmp_path),
+            env=brief_env(tmp_path),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until(lambda: len(fake.bodies()) >= 1)  # the probe is in flight
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "nothing written" in stderr
+    assert not (tmp_path / "out" / "run.json").exists()
