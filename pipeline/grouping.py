@@ -11,6 +11,8 @@ from pipeline.records import ArticleResult, BriefingGroup
 # Two articles share a story when this share of the smaller glossary is common to both.
 SAME_STORY_OVERLAP = 0.5
 _MIN_TERMS = 3
+# Articles a term may link before it is too common to suggest a story (see group_by_shared_terms).
+_MAX_POSTINGS = 64
 
 
 def _terms(result: ArticleResult) -> set[str]:
@@ -37,14 +39,14 @@ def group_by_shared_terms(results: Sequence[ArticleResult]) -> list[BriefingGrou
         if len(found) >= _MIN_TERMS:
             for term in found:
                 index.setdefault(term, []).append(i)
+    # A term in very many articles (中国, 美国) names no one story; comparing every pair that shares it
+    # would make the run quadratic. Such terms still count in the overlap of pairs found otherwise.
+    common = {term for term, ids in index.items() if len(ids) > _MAX_POSTINGS}
     for i, found in enumerate(terms):
         if len(found) < _MIN_TERMS:
             continue
-        shared: Counter[int] = Counter()
-        for term in found:
-            for j in index[term]:
-                if j > i:
-                    shared[j] += 1
+        candidates = {j for term in found - common for j in index[term] if j > i}
+        shared = Counter({j: len(found & terms[j]) for j in candidates})
         for j in sorted(shared):
             if shared[j] / min(len(found), len(terms[j])) >= SAME_STORY_OVERLAP:
                 parent[find(j)] = find(i)
