@@ -421,10 +421,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"READY {server.base_url} {server.model}", flush=True)
                 return server.process.wait()
             out_dir = args.out or Path(tempfile.mkdtemp(prefix="brief-real-"))
-            with tempfile.TemporaryDirectory(prefix="brief-real-cache-") as cache_dir:
-                run = run_brief(
-                    args.inputs, server, out_dir, Path(cache_dir), deadline - time.monotonic(), *args.brief_arg
-                )
+            # Kept beside the outputs: the model's raw replies, to read what it got wrong.
+            cache_dir = out_dir.with_name(out_dir.name + "-cache")
+            run = run_brief(args.inputs, server, out_dir, cache_dir, deadline - time.monotonic(), *args.brief_arg)
     except SetupError as exc:
         say(str(exc))
         return 2

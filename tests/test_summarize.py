@@ -100,6 +100,43 @@ def test_reply_still_in_chinese_is_rejected_and_asked_again(server: InProcessBac
     assert result.title.isascii()
 
 
+def test_reply_in_chinese_twice_is_kept_and_shown_as_untranslated(server: InProcessBackend) -> None:
+    # A 0.5B model may answer in Chinese however often it is asked: the article is not lost, the
+    # repair request names the untranslated text, and what stays Chinese is flagged for the reader.
+    doc = seed_document("003")
+    chinese = "千问恐慌席卷硅谷,谁在颤抖"
+
+    def stubborn_model(body: dict[str, Any]) -> str:
+        reply = json.loads(default_responder(body))
+        reply["title"], reply["summary"] = chinese, chinese + "。"
+        return json.dumps(reply, ensure_ascii=False)
+
+    server.responder = stubborn_model
+    result = summarize(server, doc, 4000)
+    kinds = [prompt_kind(b) for b in server.bodies()]
+    assert kinds[:2] == ["map", "map"] and "map" not in kinds[2:]  # asked once more, then kept
+    assert "repair" in kinds  # the repair request names the untranslated text
+    assert result.title == chinese
+    assert {c.kind for c in result.checks} == {"untranslated"}
+    assert any(c.text and c.text in chinese for c in result.checks)  # the Chinese fragments are named
+
+
+def test_glossary_item_with_chinese_english_is_dropped_not_the_reply(server: InProcessBackend) -> None:
+    doc = seed_document("000")
+
+    def careless_model(body: dict[str, Any]) -> str:
+        reply = json.loads(default_responder(body))
+        if prompt_kind(body) == "map":
+            reply["glossary"].append({"source": "中国", "target": "中国", "kind": "place"})
+        return json.dumps(reply, ensure_ascii=False)
+
+    server.responder = careless_model
+    result = summarize(server, doc, 4000)
+    assert [prompt_kind(b) for b in server.bodies()] == ["map"]  # no corrective retry for one bad item
+    assert all(entry.target != "中国" for entry in result.glossary)
+    assert any(flag.startswith("glossary_invalid:") for flag in result.flags)
+
+
 def test_glossary_is_verified_against_the_article(server: InProcessBackend) -> None:
     doc = seed_document("000")
     result = summarize(server, doc, 4000)

@@ -36,22 +36,35 @@ def _repeated_points(points: list[Any]) -> bool:
     return most >= 3 and most * 2 >= sum(texts.values())
 
 
-def english_check(data: dict[str, Any]) -> str | None:
-    """Reject replies still in the source language, and titles or points that are repetitive junk."""
+def language_problem(data: dict[str, Any]) -> str | None:
+    """Title, summary or key points still in the source language."""
     points = data.get("key_points", [])
     prose = " ".join([str(data.get("title", "")), str(data.get("summary", "")), *map(str, points)])
     # The whole and each headline field: a Chinese title and summary above English points is untranslated too.
     fields = (prose, str(data.get("title", "")), str(data.get("summary", "")))
     if any(cjk_share(text) > _UNTRANSLATED_SHARE for text in fields):
         return "title, summary and key_points must be written in English, not copied from the article"
-    for item in data.get("glossary", []):
-        if isinstance(item, dict) and cjk_share(str(item.get("target", ""))) > _UNTRANSLATED_SHARE:
-            return f"glossary target for {item.get('source')!r} must be English"
+    return None
+
+
+def repetition_problem(data: dict[str, Any]) -> str | None:
+    """A title, summary or key points that are a loop rather than a summary."""
+    points = data.get("key_points", [])
     if is_repetitive(str(data.get("title", ""))) or _repeated_points(points):
         return "the title or key points repeat themselves: write each point once"
     if is_repetitive(str(data.get("summary", ""))):
         return "the summary repeats the same phrase: write it once, in plain sentences"
     return None
+
+
+def english_check(data: dict[str, Any]) -> str | None:
+    """Reject replies still in the source language, and titles or points that are repetitive junk."""
+    return language_problem(data) or repetition_problem(data)
+
+
+def english_target(item: Any) -> bool:
+    """Whether a glossary item's English rendering is English (an item that is not is dropped, not fatal)."""
+    return not (isinstance(item, dict) and cjk_share(str(item.get("target", ""))) > _UNTRANSLATED_SHARE)
 
 
 def overview_check(data: dict[str, Any]) -> str | None:

@@ -18,7 +18,7 @@ from pipeline.ingest.tokens import TokenCounter
 from pipeline.languages import profile
 from pipeline.model.briefing import model_briefing
 from pipeline.model.client import JsonRequest, ModelClient
-from pipeline.model.english import english_check
+from pipeline.model.english import english_target, language_problem, repetition_problem
 from pipeline.model.prompts import Prompt, delimit, load_prompt
 from pipeline.model.verify import verify_and_repair
 from pipeline.records import ArticleResult, Briefing, Document, Usage
@@ -119,7 +119,9 @@ class ModelSummarizer:
             merged, reduce_usage = await self._reduce(doc, [p.data for p in partials])
             usage = usage + reduce_usage
             prompts.append(self.reduce_prompt.record())
-        candidates = [item for p in partials for item in p.data.get("glossary", [])]
+        # Items whose English is not English are dropped like other invalid items, not the whole reply.
+        all_items = [item for p in partials for item in p.data.get("glossary", [])]
+        candidates = [item for item in all_items if english_target(item)]
         kept_terms, dropped = verify_terms(candidates, doc, self.simplify)
         glossary, conflicts = merge_entries(kept_terms)
         lexicon = await self._lexicon() if profile(doc.language).dictionary else None
@@ -144,7 +146,7 @@ class ModelSummarizer:
         flags = list(doc.flags)
         if verified.repaired:
             flags.append("repaired")
-        salvaged = sum(p.salvaged for p in partials)
+        salvaged = sum(p.salvaged for p in partials) + len(all_items) - len(candidates)
         if salvaged:
             flags.append(f"glossary_invalid:{salvaged}")
         if dropped:
@@ -255,7 +257,8 @@ class ModelSummarizer:
             schema=prompt.schema,
             max_tokens=self.options.max_output_tokens,
             temperature=self.options.temperature,
-            check=english_check,
+            check=repetition_problem,
+            soft_check=language_problem,
             salvageable=salvageable,
         )
         result = await self.client.complete_json(request)
