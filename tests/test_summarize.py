@@ -145,3 +145,13 @@ def test_glossary_is_verified_against_the_article(server: InProcessBackend) -> N
     assert "通義千問" in sources  # the model said 通义千问; the article writes it in Traditional
     assert all(entry.source in doc.text for entry in result.glossary)
     assert "glossary_dropped:1" in result.flags
+
+
+def test_glossary_terms_whose_english_cannot_stand_are_dropped() -> None:
+    from pipeline.model.english import usable_term
+
+    assert usable_term({"source": "通义千问", "target": "Tongyi Qianwen", "kind": "product"})
+    assert usable_term({"source": "Qwen", "target": "Tongyi Qwen", "kind": "product"})
+    assert usable_term({"source": "Z.ai", "target": "Z.AI", "kind": "organisation"})
+    assert not usable_term({"source": "OpenAI", "target": "GPU", "kind": "organisation"})  # seen on a 0.5B model
+    assert not usable_term({"source": "中国", "target": "中国", "kind": "place"})

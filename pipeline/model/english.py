@@ -62,9 +62,24 @@ def english_check(data: dict[str, Any]) -> str | None:
     return language_problem(data) or repetition_problem(data)
 
 
-def english_target(item: Any) -> bool:
-    """Whether a glossary item's English rendering is English (an item that is not is dropped, not fatal)."""
-    return not (isinstance(item, dict) and cjk_share(str(item.get("target", ""))) > _UNTRANSLATED_SHARE)
+def usable_term(item: Any) -> bool:
+    """Whether a glossary item's English can stand (one that cannot is dropped, not the reply).
+
+    Its English must be English, and a term the article already writes in Latin letters (OpenAI,
+    Z.ai) keeps its name: a small model was seen glossing "OpenAI" as "GPU".
+    """
+    if not isinstance(item, dict):
+        return True  # the schema's business
+    source, target = str(item.get("source", "")), str(item.get("target", ""))
+    if cjk_share(target) > _UNTRANSLATED_SHARE:
+        return False
+    if source.isascii() and any(c.isalpha() for c in source):
+        return _squash(source) in _squash(target) or _squash(target) in _squash(source)
+    return True
+
+
+def _squash(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
 
 
 def overview_check(data: dict[str, Any]) -> str | None:

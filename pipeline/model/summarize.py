@@ -18,7 +18,7 @@ from pipeline.ingest.tokens import TokenCounter
 from pipeline.languages import profile
 from pipeline.model.briefing import model_briefing
 from pipeline.model.client import JsonRequest, ModelClient
-from pipeline.model.english import english_target, language_problem, repetition_problem
+from pipeline.model.english import language_problem, repetition_problem, usable_term
 from pipeline.model.prompts import Prompt, delimit, load_prompt
 from pipeline.model.verify import verify_and_repair
 from pipeline.records import ArticleResult, Briefing, Document, Usage
@@ -119,9 +119,9 @@ class ModelSummarizer:
             merged, reduce_usage = await self._reduce(doc, [p.data for p in partials])
             usage = usage + reduce_usage
             prompts.append(self.reduce_prompt.record())
-        # Items whose English is not English are dropped like other invalid items, not the whole reply.
+        # Items whose English cannot stand are dropped like other invalid items, not the whole reply.
         all_items = [item for p in partials for item in p.data.get("glossary", [])]
-        candidates = [item for item in all_items if english_target(item)]
+        candidates = [item for item in all_items if usable_term(item)]
         kept_terms, dropped = verify_terms(candidates, doc, self.simplify)
         glossary, conflicts = merge_entries(kept_terms)
         lexicon = await self._lexicon() if profile(doc.language).dictionary else None
