@@ -1,7 +1,7 @@
 """Benchmark Batch jobs: prepare (write request files) and import a results file for N synthetic requests.
 
 Run from the repository root:  .venv/bin/python bench/batch.py [--requests 10000] [--compare 40000] [--json F]
-                               .venv/bin/python bench/batch.py --articles 10000 [--compare 2500]
+                               .venv/bin/python bench/batch.py --articles 5000 [--compare 10000]
 
 Each size runs in its own process and reports CPU seconds and peak RSS per phase. The engine
 here is trivial (a bitmap cache); its pending() list of bodies is the protocol's and is measured
@@ -10,8 +10,11 @@ grows: request and result files are streamed, only ids are held.
 
 `--articles N` runs the real pipeline instead: N short synthetic articles (one chunk each) through
 `prepare`, the import of a results file answered by the scripted model (map, then the briefing),
-and the outputs. There the engine holds every pending request and the run every result (the
-glossary is harmonised and the briefing written over all of them), so memory grows with N.
+and the outputs, all in one process as `brief batch run` does, at N and at 2N (`--compare`). It
+reports CPU seconds and peak RSS per step, and the row "peak RSS at N vs 2N articles": the growth
+per article of the whole job's peak, beside what the run's manifest (the run.json rows, held as
+InputReport objects) costs per article. Pending requests are spooled to disk (only ids and request
+shapes stay in memory); what still grows is the runner's end of run, which holds every result.
 """
 
 from __future__ import annotations
@@ -206,6 +209,32 @@ def measured(label: str, phases: dict[str, Any], fn: Any) -> Any:
     return result
 
 
+def manifest_cost(run_json: Path) -> dict[str, float]:
+    """What the run's manifest costs per article: run.json on disk, and its rows rebuilt as InputReports."""
+    import tracemalloc
+
+    from pipeline.records import InputReport, Usage
+
+    data = json.loads(run_json.read_text(encoding="utf-8"))
+    rows = data["inputs"]
+    tracemalloc.start()
+    held = [
+        InputReport(
+            str(row["source"]),
+            str(row["status"]),
+            row["error"],
+            [str(doc) for doc in row["documents"]],
+            Usage(row["requests"], row["cache_hits"], row["prompt_tokens"], row["completion_tokens"]),
+            float(row["elapsed_s"]),
+        )
+        for row in rows
+    ]
+    memory = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    count = max(1, len(held))
+    return {"memory_kb": round(memory / count / 1024, 2), "disk_kb": round(run_json.stat().st_size / count / 1024, 2)}
+
+
 def pipeline_child(n: int) -> dict[str, Any]:
     import os
 
@@ -236,15 +265,21 @@ def pipeline_child(n: int) -> dict[str, Any]:
 
         summary = measured("prepare", phases, lambda: step(lambda e: prepare(e, job_dir)))
         rounds = []
+        sent = {"prompt_tokens": 0, "completion_tokens": 0}  # the usage in every result line imported
         while True:
             results = root / f"results-{len(rounds) + 1}.jsonl"
             lines = answer_all(job_dir, results)
+            with results.open("rb") as answered:
+                for raw in answered:
+                    usage = json.loads(raw)["response"]["body"]["usage"]
+                    sent = {key: sent[key] + usage[key] for key in sent}
             label = f"import {len(rounds) + 1}"
             report = measured(label, phases, lambda path=results: step(lambda e: import_results(job_dir, path, e)))
             rounds.append({"lines": lines, "accepted": report.accepted, "exit_code": report.exit_code})
             if report.exit_code is not None or len(rounds) > 5:
                 break
         outputs = sum(1 for _ in (job_dir / "out").glob("*.json"))
+        totals = json.loads((job_dir / "out" / "run.json").read_text(encoding="utf-8"))["totals"]
         return {
             "articles": n,
             "map_requests": summary.requests,
@@ -252,10 +287,20 @@ def pipeline_child(n: int) -> dict[str, Any]:
             "rounds": rounds,
             "output_json_files": outputs,
             "manifest_kb": round((job_dir / "job.json").stat().st_size / 1024, 1),
+            "run_manifest": manifest_cost(job_dir / "out" / "run.json"),
+            "tokens": {"imported": sent, "run_json": {key: totals[key] for key in sent}},
             "request_mb": round(sum(p.stat().st_size for p in job_dir.glob("requests-*.jsonl")) / 2**20, 1),
             "baseline_mb": base,
+            "peak_mb": max(phase["peak_mb"] for phase in phases.values()),
+            "cpu_s": round(sum(phase["cpu_s"] for phase in phases.values()), 2),
             "phases": phases,
         }
+
+
+def growth_kb(small: dict[str, Any], large: dict[str, Any], label: str | None = None) -> float:
+    """Peak RSS growth per added article, in KB: of the whole job, or of one step."""
+    peaks = [row["phases"][label]["peak_mb"] if label else row["peak_mb"] for row in (small, large)]
+    return (peaks[1] - peaks[0]) * 1024 / max(1, large["articles"] - small["articles"])
 
 
 def pipeline_main(n: int, compare: int, json_path: Path | None) -> None:
@@ -265,16 +310,32 @@ def pipeline_main(n: int, compare: int, json_path: Path | None) -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     for row in rows:
+        tokens = row["tokens"]
         print(
             f"{row['articles']:,} articles: {row['map_requests']:,} map requests (~{row['est_prompt_tokens']:,} "
             f"prompt tokens), rounds {[r['lines'] for r in row['rounds']]}, {row['output_json_files']:,} .json "
-            f"outputs, job.json {row['manifest_kb']} KB, baseline RSS {row['baseline_mb']} MB"
+            f"outputs, job.json {row['manifest_kb']} KB, baseline RSS {row['baseline_mb']} MB; "
+            f"run.json tokens {tokens['run_json']} (imported {tokens['imported']})"
         )
         for label, phase in row["phases"].items():
             print(
                 f"  {label:<9} cpu {phase['cpu_s']:>7.2f} s  wall {phase['wall_s']:>7.2f} s  "
                 f"peak RSS {phase['peak_mb']:>5} MB  after {phase['rss_mb']:>5} MB"
             )
+        print(f"  {'job':<9} cpu {row['cpu_s']:>7.2f} s  peak RSS {row['peak_mb']:>5} MB")
+    if len(rows) == 2:
+        small, large = sorted(rows, key=lambda row: row["articles"])
+        manifest = large["run_manifest"]
+        print(
+            f"peak RSS at {small['articles']:,} vs {large['articles']:,} articles: {small['peak_mb']} MB vs "
+            f"{large['peak_mb']} MB, {growth_kb(small, large):+.1f} KB/article (target: at most ~1 KB/article "
+            f"beyond the manifest); the manifest (run.json rows held as InputReports) {manifest['memory_kb']} "
+            f"KB/article, {manifest['disk_kb']} KB/article on disk; CPU {small['cpu_s']} s vs {large['cpu_s']} s"
+        )
+        steps = ", ".join(
+            f"{label} {growth_kb(small, large, label):+.1f}" for label in small["phases"] if label in large["phases"]
+        )
+        print(f"  by step, peak RSS growth in KB/article (cumulative: one process): {steps}")
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1) + "\n")
 
@@ -295,7 +356,7 @@ def main() -> None:
         print(json.dumps(pipeline_child(args.pipeline_child)))
         return
     if args.articles:
-        pipeline_main(args.articles, args.compare if args.compare != 40_000 else 2_500, args.json)
+        pipeline_main(args.articles, args.compare if args.compare != 40_000 else 2 * args.articles, args.json)
         return
     rows = []
     for n in [args.requests, *([args.compare] if args.compare else [])]:

@@ -141,6 +141,10 @@ def prepare_cmd(
     ] = None,
     json_mode: Annotated[JsonMode | None, typer.Option("--json-mode", help="Structured-output form.")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Final outputs folder (default: JOB/out).")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail an article whose figures, names or language cannot be verified (kept)."),
+    ] = False,
 ) -> None:
     """Write the first stage's request files and show the requests and tokens per stage before any spending."""
     from pipeline.app import prepare_output
@@ -154,6 +158,7 @@ def prepare_cmd(
         "max_chunk_tokens": max_chunk_tokens,
         "cache_dir": cache_dir,
         "json_mode": json_mode.value if json_mode else None,
+        "strict": True if strict else None,  # else BRIEF_STRICT or the config file; recorded either way
     }
     try:
         inputs = JobInputs.of(settings_from(flags), paths, Path.cwd(), output if output is not None else out / "out")

@@ -99,8 +99,15 @@ class Runner:
         report = RunReport(self.summarizer.mode, self.summarizer.model, self.endpoint)
         started = time.monotonic()
         gate = asyncio.Semaphore(self.max_parallel_inputs)
-        tasks: list[asyncio.Task[None]] = []
+        # Only unfinished tasks are held (a finished one leaves the set): 100,000 inputs, not 100,000 tasks.
+        tasks: set[asyncio.Task[None]] = set()
+        crashed: list[BaseException] = []
         done = 0
+
+        def settle(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                crashed.append(task.exception())  # type: ignore[arg-type]
 
         async def one(raw: RawInput, row: InputReport, doc_id: str) -> None:
             nonlocal done
@@ -121,8 +128,12 @@ class Runner:
                     gate.release()
                     self._skip(row)
                     continue
-                tasks.append(asyncio.create_task(one(raw, row, self.claim_id(raw.id_hint))))
+                task = asyncio.create_task(one(raw, row, self.claim_id(raw.id_hint)))
+                tasks.add(task)
+                task.add_done_callback(settle)
             await asyncio.gather(*tasks)
+            if crashed:  # a bug, not an input's failure (those are recorded in its row): as gather would
+                raise crashed[0]
             if self._fatal is not None:
                 report.fatal_error = str(self._fatal)
                 report.fatal_exit_code = self._fatal.exit_code

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.batchjob import BatchJobError, CollectReport, import_results, prepare
+from pipeline.batchjob import BatchJobError, CollectReport, JobStatus, import_results, prepare
+from pipeline.batchjob.manifest import load
 from tests.fakebatch import Responder, failing, toy_responder, write_results
 from tests.test_batch_toy import ToyEngine
 
@@ -120,3 +121,42 @@ def test_missing_results_file_and_missing_job_are_clear_errors(tmp_path: Path) -
     asyncio.run(prepare(engine, tmp_path / "job"))
     with pytest.raises(BatchJobError, match="no such results file"):
         asyncio.run(import_results(tmp_path / "job", tmp_path / "r.jsonl", engine))
+
+
+def test_tokens_are_the_usage_each_accepted_reply_reports(tmp_path: Path) -> None:
+    job_dir, engine = tmp_path / "job", ToyEngine(tmp_path, CHUNKS)
+    asyncio.run(prepare(engine, job_dir))
+    results = tmp_path / "r.jsonl"
+    write_results(job_dir / "requests-map.jsonl", results, failing(["a2c2"], times=None))
+    lines = [json.loads(raw) for raw in results.read_bytes().splitlines()]
+    garbled = [{"prompt_tokens": "12", "completion_tokens": -3}, {"prompt_tokens": True}, None]
+    expected = [0, 0]
+    for index, line in enumerate(lines):
+        body = line["response"]["body"]
+        if body is None:
+            continue  # the failed line: it costs nothing here
+        if index < len(garbled):
+            body["usage"] = garbled[index]  # read as 0, never a crash
+            continue
+        body["usage"] = {"prompt_tokens": 100 * index, "completion_tokens": index}
+        expected = [expected[0] + 100 * index, expected[1] + index]
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = asyncio.run(import_results(job_dir, results, engine))
+    assert (report.accepted, report.failed_lines) == (5, 1)
+    stages = json.loads((job_dir / "job.json").read_text())["stages"]
+    assert [stages["map"]["prompt_tokens"], stages["map"]["completion_tokens"]] == expected
+    shown = JobStatus(round=None, state="idle", stages=load(job_dir).stages).lines()
+    assert f"  map: 6 requests, 5 accepted, 0 live, 0 failed for good; {expected[0]:,} prompt + {expected[1]:,} " in (
+        "\n".join(shown)
+    )
+
+
+def test_live_fallback_tokens_are_counted_with_the_batch_ones(tmp_path: Path) -> None:
+    job_dir, engine = tmp_path / "job", ToyEngine(tmp_path, CHUNKS)
+    asyncio.run(prepare(engine, job_dir))
+    results = tmp_path / "r.jsonl"
+    write_results(job_dir / "requests-map.jsonl", results, failing(["a0c0"], times=None))
+    asyncio.run(import_results(job_dir, results, engine, live_fallback=True))
+    counts = json.loads((job_dir / "job.json").read_text())["stages"]["map"]
+    # five lines from the batch (the fake reports 10 + 5 each), one live (the toy engine reports 7 + 3)
+    assert (counts["live"], counts["prompt_tokens"], counts["completion_tokens"]) == (1, 5 * 10 + 7, 5 * 5 + 3)

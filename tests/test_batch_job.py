@@ -78,6 +78,8 @@ def test_a_failing_line_is_retried_in_a_smaller_follow_up_batch(tmp_path: Path) 
         "failed": 0,
         "est_prompt_tokens": 0,
         "max_output_tokens": 7 * 64,
+        "prompt_tokens": 6 * 10,  # the usage of each accepted line (the fake reports 10 + 5); the failed one costs none
+        "completion_tokens": 6 * 5,
     }
     assert job["failures"] == {}  # the retry succeeded: nothing left on record
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.batchjob.engine import BatchRequest
+from pipeline.batchjob.engine import BatchRequest, LiveOutcome, LiveReply
 from tests.fakebatch import completion, toy_responder
 
 
@@ -91,17 +91,16 @@ class ToyEngine:
         os.replace(temp, self.cache / f"{custom_id}.json")
         return None
 
-    async def send_live(self, requests: Sequence[BatchRequest]) -> dict[str, str | None]:
-        result: dict[str, str | None] = {}
+    async def send_live(self, requests: Sequence[BatchRequest]) -> dict[str, LiveOutcome]:
+        result: dict[str, LiveOutcome] = {}
         for request in requests:
             self.live_sent.append(request.custom_id)
             text = request.body["messages"][-1]["content"]
             if text in self.live_fails:
                 result[request.custom_id] = "live endpoint refused it"
                 continue
-            result[request.custom_id] = self.accept(
-                request.custom_id, completion(request.body, toy_responder(request.body))
-            )
+            problem = self.accept(request.custom_id, completion(request.body, toy_responder(request.body)))
+            result[request.custom_id] = problem or LiveReply(prompt_tokens=7, completion_tokens=3)
         return result
 
     async def finish(self) -> int:

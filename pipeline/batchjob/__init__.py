@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.batchjob.engine import STAGES, BatchRequest, StageEngine
+from pipeline.batchjob.engine import STAGES, BatchRequest, LiveReply, StageEngine, StageIndex
 from pipeline.batchjob.job import cancel, collect, failed_requests, import_results, prepare, status, submit
 from pipeline.batchjob.loop import DEFAULT_POLL, run
 from pipeline.batchjob.manifest import BatchJobError, NotReady
@@ -15,9 +15,11 @@ __all__ = [
     "BatchRequest",
     "CollectReport",
     "JobStatus",
+    "LiveReply",
     "NotReady",
     "PrepareSummary",
     "StageEngine",
+    "StageIndex",
     "cancel",
     "collect",
     "failed_requests",

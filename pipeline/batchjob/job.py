@@ -13,8 +13,8 @@ from pathlib import Path
 import openai
 
 from pipeline.batchjob.api import Provider, Sleep
-from pipeline.batchjob.engine import BatchRequest, StageEngine
-from pipeline.batchjob.jsonl import CHAT_URL, MAX_BYTES, MAX_LINES, one_line, write_requests
+from pipeline.batchjob.engine import StageEngine
+from pipeline.batchjob.jsonl import CHAT_URL, MAX_BYTES, MAX_LINES, RequestWriter, one_line
 from pipeline.batchjob.manifest import (
     TERMINAL,
     BatchJobError,
@@ -77,35 +77,52 @@ async def prepare(
     if open_round is not None:
         return _summary(job, job_dir, open_round, new=False)
     final = job.final_failures()
-    pending = await engine.pending()
-    todo = [request for request in pending if request.custom_id not in final]
-    if not todo:
-        return PrepareSummary(job_dir=job_dir, round=None, new=False, skipped_failed=len(pending) - len(todo))
     rnd = RoundRecord(number=len(job.rounds) + 1)
-    by_stage: dict[str, list[BatchRequest]] = {}
-    for request in todo:
-        if not _STAGE.fullmatch(request.stage):
-            raise BatchJobError(f"stage name {request.stage!r} cannot name a request file (use letters, digits, _)")
-        by_stage.setdefault(request.stage, []).append(request)
-    for stage, requests in by_stage.items():
-        base = _base_name(job, stage)
-        _remove_leftovers(job_dir, base)
-        written = write_requests(requests, job_dir, base, url=job.url, max_lines=job.max_lines, max_bytes=job.max_bytes)
+    writers: dict[str, RequestWriter] = {}
+    fresh: dict[str, int] = {}  # stage → requests written that never failed before
+    skipped = 0
+    try:
+        # One pass over the pending requests (streamed from the engine's spool): each stage has its own files.
+        for request in await engine.pending():
+            if request.custom_id in final:
+                skipped += 1
+                continue
+            writer = writers.get(request.stage)
+            if writer is None:
+                if not _STAGE.fullmatch(request.stage):
+                    raise BatchJobError(
+                        f"stage name {request.stage!r} cannot name a request file (use letters, digits, _)"
+                    )
+                base = _base_name(job, request.stage)
+                _remove_leftovers(job_dir, base)
+                writer = writers[request.stage] = RequestWriter(
+                    job_dir, base, url=job.url, max_lines=job.max_lines, max_bytes=job.max_bytes
+                )
+                fresh[request.stage] = 0
+            if writer.add(request) and request.custom_id not in job.failures:
+                fresh[request.stage] += 1
+            model = request.body.get("model")
+            if isinstance(model, str) and model not in job.models:
+                job.models.append(model)
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    if not writers:
+        return PrepareSummary(job_dir=job_dir, round=None, new=False, skipped_failed=skipped)
+    for stage, writer in writers.items():
+        written = writer.close()
         for custom_id in written.oversize:
             failure = record_failure(job, custom_id, stage, f"one request exceeds {job.max_bytes} bytes", rnd.number)
             failure.final = True
         counts = job.stages.setdefault(stage, StageCounts())
         counts.failed += len(written.oversize)
-        counts.requests += len({request.custom_id for request in requests if request.custom_id not in job.failures})
+        counts.requests += fresh[stage]
         for item in written.files:
             rnd.files.append(FileRecord(**vars(item)))
             counts.sent += item.lines
             counts.est_prompt_tokens += item.est_prompt_tokens
             counts.max_output_tokens += item.max_output_tokens
-    for request in todo:
-        model = request.body.get("model")
-        if isinstance(model, str) and model not in job.models:
-            job.models.append(model)
     checkpoint("prepare:written")
     if rnd.files:
         job.rounds.append(rnd)

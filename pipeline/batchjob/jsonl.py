@@ -25,6 +25,7 @@ MAX_BYTES = 100 * 1024 * 1024
 CHAT_URL = "/v1/chat/completions"
 _JUNK_SAMPLES = 5
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_ID_HEAD = b'{"custom_id":"'
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -69,6 +70,72 @@ class WriteReport:
     oversize: list[str] = field(default_factory=list)  # one line alone exceeds the byte limit
 
 
+class RequestWriter:
+    """Stream one stage's requests into `base.jsonl`, or `base-001.jsonl`, `base-002.jsonl`, … past the limits.
+
+    Files are written under temporary names and renamed by close(), so a crash leaves no
+    half-written request file under a final name; abort() removes them.
+    """
+
+    def __init__(self, job_dir: Path, base: str, *, url: str, max_lines: int, max_bytes: int) -> None:
+        if max_lines < 1 or max_bytes < 1:
+            raise ValueError("max_lines and max_bytes must be positive")
+        self.job_dir, self.base, self.url = job_dir, base, url
+        self.max_lines, self.max_bytes = max_lines, max_bytes
+        self.report = WriteReport()
+        self._seen: set[str] = set()
+        self._parts: list[tuple[Path, WrittenFile]] = []
+        self._handle: IO[bytes] | None = None
+        self._current: WrittenFile | None = None
+
+    def add(self, request: BatchRequest) -> bool:
+        """Write one request; False when it is a duplicate or too big for any file."""
+        if request.custom_id in self._seen:
+            self.report.duplicates += 1
+            return False
+        self._seen.add(request.custom_id)
+        line = request_line(request, self.url)
+        if len(line) > self.max_bytes:
+            self.report.oversize.append(request.custom_id)
+            return False
+        current = self._current
+        if current is None or current.lines >= self.max_lines or current.bytes + len(line) > self.max_bytes:
+            if self._handle is not None:
+                self._handle.close()
+            temp = self.job_dir / f".{self.base}.part{len(self._parts) + 1}"
+            current = self._current = WrittenFile(name="", stage=request.stage)
+            self._parts.append((temp, current))
+            self._handle = temp.open("wb")
+        assert self._handle is not None  # opened together with `current`
+        self._handle.write(line)
+        current.lines += 1
+        current.bytes += len(line)
+        current.est_prompt_tokens += max(0, request.est_prompt_tokens)
+        current.max_output_tokens += output_budget(request.body)
+        return True
+
+    def close(self) -> WriteReport:
+        """Give the files their final names; return what was written."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        for index, (temp, written) in enumerate(self._parts, start=1):
+            written.name = f"{self.base}.jsonl" if len(self._parts) == 1 else f"{self.base}-{index:03d}.jsonl"
+            os.replace(temp, self.job_dir / written.name)
+            self.report.files.append(written)
+        self._parts = []
+        return self.report
+
+    def abort(self) -> None:
+        """Drop the temporary files (a failed prepare leaves nothing behind)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        for temp, _ in self._parts:
+            temp.unlink(missing_ok=True)
+        self._parts = []
+
+
 def write_requests(
     requests: Iterable[BatchRequest],
     job_dir: Path,
@@ -78,57 +145,42 @@ def write_requests(
     max_lines: int = MAX_LINES,
     max_bytes: int = MAX_BYTES,
 ) -> WriteReport:
-    """Stream requests into `base.jsonl`, or `base-001.jsonl`, `base-002.jsonl`, … past the limits.
-
-    Files are written under temporary names and renamed at the end, so a crash leaves no
-    half-written request file under a final name.
-    """
-    if max_lines < 1 or max_bytes < 1:
-        raise ValueError("max_lines and max_bytes must be positive")
-    report = WriteReport()
-    seen: set[str] = set()
-    parts: list[tuple[Path, WrittenFile]] = []
-    handle: IO[bytes] | None = None
-    current: WrittenFile | None = None
+    """Stream requests into `base.jsonl`, or `base-001.jsonl`, `base-002.jsonl`, … past the limits."""
+    writer = RequestWriter(job_dir, base, url=url, max_lines=max_lines, max_bytes=max_bytes)
     try:
         for request in requests:
-            if request.custom_id in seen:
-                report.duplicates += 1
-                continue
-            seen.add(request.custom_id)
-            line = request_line(request, url)
-            if len(line) > max_bytes:
-                report.oversize.append(request.custom_id)
-                continue
-            if current is None or current.lines >= max_lines or current.bytes + len(line) > max_bytes:
-                if handle is not None:
-                    handle.close()
-                temp = job_dir / f".{base}.part{len(parts) + 1}"
-                current = WrittenFile(name="", stage=request.stage)
-                parts.append((temp, current))
-                handle = temp.open("wb")
-            assert handle is not None  # opened together with `current`
-            handle.write(line)
-            current.lines += 1
-            current.bytes += len(line)
-            current.est_prompt_tokens += max(0, request.est_prompt_tokens)
-            current.max_output_tokens += output_budget(request.body)
-    finally:
-        if handle is not None:
-            handle.close()
-    for index, (temp, written) in enumerate(parts, start=1):
-        written.name = f"{base}.jsonl" if len(parts) == 1 else f"{base}-{index:03d}.jsonl"
-        os.replace(temp, job_dir / written.name)
-        report.files.append(written)
-    return report
+            writer.add(request)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
 
 
 def iter_request_ids(path: Path) -> Iterator[str]:
-    """Yield the custom_id of every line of a request file we wrote."""
+    """Yield the custom_id of every line of a request file we wrote (without decoding the bodies)."""
     with path.open("rb") as handle:
         for raw in handle:
-            if raw.strip():
-                yield json.loads(raw)["custom_id"]
+            if not raw.strip():
+                continue
+            # request_line() puts the id first; an id with an escape in it is decoded the long way.
+            if raw.startswith(_ID_HEAD):
+                end = raw.find(b'"', len(_ID_HEAD))
+                if end > 0 and b"\\" not in raw[len(_ID_HEAD) : end]:
+                    yield raw[len(_ID_HEAD) : end].decode("utf-8")
+                    continue
+            yield json.loads(raw)["custom_id"]
+
+
+def usage_of(body: dict[str, Any]) -> tuple[int, int]:
+    """Prompt and completion tokens a chat completion reports (0 for what it leaves out or garbles)."""
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return 0, 0
+    return _tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens"))
+
+
+def _tokens(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 40 else 0
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ class StageCounts:
     live: int = 0
     failed: int = 0
     requeued: int = 0
+    prompt_tokens: int = 0  # as the accepted replies report them (the usage in each result body)
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -131,6 +133,15 @@ class Manifest:
 
     def final_failures(self) -> set[str]:
         return {key for key, failure in self.failures.items() if failure.final}
+
+    def usage(self) -> tuple[int, int, int]:
+        """Requests sent (batch lines and live), prompt and completion tokens, over every stage."""
+        stages = self.stages.values()
+        return (
+            sum(c.sent + c.live for c in stages),
+            sum(c.prompt_tokens for c in stages),
+            sum(c.completion_tokens for c in stages),
+        )
 
 
 def new_manifest(*, url: str, completion_window: str, max_lines: int, max_bytes: int, max_attempts: int) -> Manifest:

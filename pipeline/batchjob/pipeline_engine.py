@@ -1,8 +1,9 @@
 """The pipeline as a Batch job's stage engine: deferred runs list the requests, accepted replies land in the cache.
 
 Each `pending()` runs the whole pipeline with deferral on: every cache miss is recorded instead of
-sent. Stages emerge by themselves: once the map replies are cached, the next run reaches the
-merges of multi-chunk articles, then the briefing. A reply is accepted exactly as a live one would
+sent, written to a spool on disk as it is found (spool.py), so memory keeps ids, not request texts.
+Stages emerge by themselves: once the map replies are cached, the next run reaches the merges of
+multi-chunk articles, then the briefing. A reply is accepted exactly as a live one would
 be (schema, content check, salvage rules) and stored under its cache key, so `finish()`, and any
 later `brief summarize` over the same inputs and cache, finds every reply there and sends nothing.
 
@@ -17,14 +18,15 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.batchjob.engine import BatchRequest
+from pipeline.batchjob.engine import BatchRequest, LiveOutcome, LiveReply
 from pipeline.batchjob.job import failed_requests
-from pipeline.batchjob.manifest import MANIFEST, BatchJobError
+from pipeline.batchjob.manifest import MANIFEST, BatchJobError, load
+from pipeline.batchjob.spool import PendingRequests, RequestSpool
 from pipeline.errors import BriefError, ConfigError, ModelError
 from pipeline.secrets import public_url
 
@@ -59,6 +61,7 @@ class JobInputs:
     cache_dir: str
     out_dir: str
     version: int = INPUTS_VERSION
+    strict: bool = False  # --strict: an article with unverified statements fails (a job made before it: False)
 
     @classmethod
     def of(cls, settings: Settings, paths: Sequence[str], cwd: Path, out_dir: Path) -> JobInputs:
@@ -85,11 +88,12 @@ class JobInputs:
             temperature=settings.temperature,
             cache_dir=str(Path(settings.cache_dir).expanduser().resolve()),
             out_dir=str(out_dir.expanduser().resolve()),
+            strict=settings.strict,
         )
 
     def flags(self) -> dict[str, Any]:
         """The recorded settings as flags: they win over the environment, which still gives the key and limits."""
-        names = ("model", "base_url", "json_mode", "max_chunk_tokens", "max_output_tokens", "temperature")
+        names = ("model", "base_url", "json_mode", "max_chunk_tokens", "max_output_tokens", "temperature", "strict")
         flags: dict[str, Any] = {name: getattr(self, name) for name in names}
         flags["cache_dir"], flags["out_dir"] = Path(self.cache_dir), Path(self.out_dir)
         flags["offline"] = False  # BRIEF_OFFLINE in a later shell must not turn the outputs into keyword triage
@@ -199,8 +203,9 @@ class PipelineEngine:
         self.notify = notify
         self.report: RunReport | None = None  # the outputs' run, once finish() ran
         self._noticed = False
-        self._pending: list[BatchRequest] | None = None  # valid until a reply is stored
-        self._requests: dict[str, JsonRequest] = {}  # custom_id → request, from the latest deferred run
+        self._listing: PendingRequests | None = None  # of the latest deferred run: answers accept()
+        self._fresh = False  # that listing, less `_answered`, is still what the pipeline needs
+        self._answered: set[str] = set()  # briefings accepted since: the last request of a run opens no other
         self._client: ModelClient | None = None  # of the latest run: builds bodies, stores replies
 
     async def _prepare(self, *, defer: bool) -> PreparedRun:
@@ -220,43 +225,55 @@ class PipelineEngine:
             self._client.cache.close()
         self._client = client
 
-    async def pending(self) -> list[BatchRequest]:
-        if self._pending is None:
-            self._pending = await self._list()
+    def _replace_listing(self, listing: PendingRequests | None) -> None:
+        if self._listing is not None:
+            self._listing.close()
+        self._listing, self._fresh = listing, listing is not None
+        self._answered.clear()
+
+    async def pending(self) -> PendingRequests:
+        if self._listing is None or not self._fresh:
+            spool = await self._list()
+            self._replace_listing(spool.close())
+        assert self._listing is not None
+        listing = self._listing.without(answered=self._answered) if self._answered else self._listing
         # A deferred run asks for a briefing over the articles finished so far; the real one comes
         # once every other request is answered or has failed for good (which can change without a run).
         final = failed_requests(self.job_dir) if (self.job_dir / MANIFEST).exists() else {}
-        if any(r.stage != "briefing" and r.custom_id not in final for r in self._pending):
-            return [r for r in self._pending if r.stage != "briefing"]
-        return list(self._pending)
+        if any(stage != "briefing" and key not in final for key, stage in listing.stages().items()):
+            return listing.without(stages=("briefing",))
+        return listing
 
-    async def _list(self) -> list[BatchRequest]:
+    async def _list(self, keep: Collection[str] = ()) -> RequestSpool:
+        """Run the pipeline with deferral on; its cache misses go to a spool in the job folder."""
         self._adopt(None)
         prepared = await self._prepare(defer=True)
         client = prepared.session.client
-        assert client is not None and client.deferred is not None  # prepare_run(defer=True) guarantees both
+        assert client is not None  # prepare_run(defer=True) guarantees one
+
+        def describe(request: JsonRequest) -> tuple[str, dict[str, Any], int]:
+            body = client.body(request, request.messages, request.max_tokens, client.json_mode)
+            return stage_of(request.prompt_id), body, prompt_tokens(request.messages)
+
+        spool = RequestSpool(self.job_dir, describe, keep)
+        client.deferred = spool
         try:
             await prepared.run()
+        except BaseException:
+            spool.close().close()
+            raise
         finally:
             self._adopt(client)
-        self._requests = dict(client.deferred)
-        return [
-            BatchRequest(
-                custom_id=key,
-                stage=stage_of(request.prompt_id),
-                body=client.body(request, request.messages, request.max_tokens, client.json_mode),
-                est_prompt_tokens=prompt_tokens(request.messages),
-            )
-            for key, request in self._requests.items()
-        ]
+        return spool
 
     def accept(self, custom_id: str, body: dict[str, Any]) -> str | None:
         from pipeline.model.backends import Transient
         from pipeline.model.backends.openai_http import parse_completion
+        from pipeline.model.client import combined_check
         from pipeline.model.validate import check_reply
         from pipeline.records import Usage
 
-        request = self._requests.get(custom_id)
+        request = self._listing.request(custom_id) if self._listing is not None else None
         client = self._client
         if request is None or client is None:
             return "not a request this job is waiting for"
@@ -268,51 +285,60 @@ class PipelineEngine:
             return f"not a chat completion: {err}"
         if reply.finish_reason == "length":
             return f"reply cut at its output budget of {request.max_tokens} tokens (finish_reason length)"
-        verdict = check_reply(reply.content, request.schema, request.check, request.salvageable)
+        # Both content rules, as on a live first attempt: a reply still in Chinese goes to the follow-up round.
+        verdict = check_reply(reply.content, request.schema, combined_check(request), request.salvageable)
         if verdict.data is None:
             return verdict.problem or "invalid reply"
         usage = Usage(requests=1, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
         client.store(custom_id, request, verdict.data, usage)
         if client.cache.get(custom_id) is None:  # put never raises: an unwritable cache shows here
             return f"the reply could not be stored in the cache {self.inputs.cache_dir}"
-        self._pending = None
+        if self._listing is not None and self._listing.stages().get(custom_id) == "briefing":
+            self._answered.add(custom_id)  # nothing comes after a briefing: no deferred run needed to know that
+        else:
+            self._fresh = False  # the next stage may be reachable now: list again
         return None
 
-    async def send_live(self, requests: Sequence[BatchRequest]) -> dict[str, str | None]:
+    async def send_live(self, requests: Sequence[BatchRequest]) -> dict[str, LiveOutcome]:
+        wanted = [r.custom_id for r in requests]
+        # The spool keeps no messages: one more deferred run keeps these requests whole.
+        spool = await self._list(keep=wanted)
+        self._replace_listing(spool.close())
         client = self._client
-        if client is None:
-            await self.pending()
-            client = self._client
         assert client is not None
-        known = self._requests
+        known = spool.kept
 
-        async def one(custom_id: str) -> str | None:
+        async def one(custom_id: str) -> LiveOutcome:
             request = known.get(custom_id)
             if request is None:
                 return "not a request this job is waiting for"
             try:
-                await client.complete_json(request)
+                result = await client.complete_json(request)
             except BriefError as err:
                 return str(err)
-            return None
+            return LiveReply(result.usage.prompt_tokens, result.usage.completion_tokens)
 
         client.deferred = None
         try:
-            answers = await asyncio.gather(*(one(r.custom_id) for r in requests))
+            answers = await asyncio.gather(*(one(custom_id) for custom_id in wanted))
         finally:
             client.deferred = {}
             await client.aclose()
-            self._pending = None
-        return {r.custom_id: answer for r, answer in zip(requests, answers, strict=True)}
+            self._fresh = False
+        return dict(zip(wanted, answers, strict=True))
 
     async def finish(self) -> int:
         self._adopt(None)
+        self._replace_listing(None)
         prepared = await self._prepare(defer=False)
         client = prepared.session.client
         if client is None:  # settings recorded with an endpoint never go offline; guard the outputs anyway
             await prepared.session.close()
             raise ConfigError("a batch job's outputs need its model endpoint; the run went offline")
-        client.deferred = _Unanswered(failed_requests(self.job_dir))
+        job = load(self.job_dir)
+        client.deferred = _Unanswered({key: f.reason for key, f in job.failures.items() if f.final})
+        # Every reply is a cache hit now: run.json's requests and tokens are what the job's batches cost.
+        client.stats.requests, client.stats.prompt_tokens, client.stats.completion_tokens = job.usage()
         try:
             self.report = await prepared.run()
         finally:
@@ -320,5 +346,6 @@ class PipelineEngine:
         return self.report.exit_code
 
     def close(self) -> None:
-        """Close the cache connection of the latest run."""
+        """Close the cache connection and the spool of the latest run."""
         self._adopt(None)
+        self._replace_listing(None)

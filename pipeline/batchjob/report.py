@@ -103,9 +103,10 @@ class JobStatus:
             progress = f" {item.completed or 0}/{item.lines} done, {item.failed or 0} failed" if item.batch_id else ""
             out.append(f"  {item.name}: {item.status or 'not submitted'}{progress}")
         for stage, counts in self.stages.items():
+            tokens = f"{counts.prompt_tokens:,} prompt + {counts.completion_tokens:,} completion tokens"
             out.append(
                 f"  {stage}: {counts.requests:,} requests, {counts.accepted:,} accepted, {counts.live:,} live, "
-                f"{counts.failed:,} failed for good"
+                f"{counts.failed:,} failed for good; {tokens}"
             )
         return out
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.batchjob.engine import StageEngine
-from pipeline.batchjob.jsonl import ParseStats, iter_request_ids, iter_results, one_line
+from pipeline.batchjob.engine import LiveReply, StageEngine, stages_of
+from pipeline.batchjob.jsonl import ParseStats, iter_request_ids, iter_results, one_line, usage_of
 from pipeline.batchjob.manifest import Failure, Manifest, RoundRecord, StageCounts
 
 Checkpoint = Callable[[str], None]
@@ -93,7 +93,7 @@ async def apply_results(
     line at all fails with its file's reason. Without it (an import) such requests stay unresolved.
     """
     expected = round_ids(job_dir, rnd)
-    outstanding = {request.custom_id for request in await engine.pending()} & expected.keys()
+    outstanding = stages_of(await engine.pending()).keys() & expected.keys()
     report = ApplyReport(round=rnd.number)
     for path in paths:
         for item in iter_results(path, report.stats):
@@ -102,18 +102,19 @@ async def apply_results(
                 report.unexpected += 1
                 continue
             problem = item.error
+            stage = rnd.files[expected[custom_id]].stage
             if problem is None and item.body is not None:
                 problem = _accept(engine, custom_id, item.body)
                 if problem is None:
                     outstanding.discard(custom_id)
                     report.accepted += 1
+                    _add_tokens(job, stage, *usage_of(item.body))
                     failure = job.failures.get(custom_id)
                     if failure is not None and not failure.final:
                         del job.failures[custom_id]
                     checkpoint("accept")
                     continue
                 problem = f"rejected: {problem}"
-            stage = rnd.files[expected[custom_id]].stage
             record_failure(job, custom_id, stage, problem or "empty result", rnd.number)
             report.failed += 1
     for custom_id in outstanding:
@@ -131,6 +132,12 @@ async def apply_results(
     return report
 
 
+def _add_tokens(job: Manifest, stage: str, prompt_tokens: int, completion_tokens: int) -> None:
+    counts = job.stages.setdefault(stage, StageCounts())
+    counts.prompt_tokens += prompt_tokens
+    counts.completion_tokens += completion_tokens
+
+
 async def close_round(
     job: Manifest,
     job_dir: Path,
@@ -142,7 +149,8 @@ async def close_round(
 ) -> CloseReport:
     """Settle a round whose every request has a result: send failures live, queue a follow-up, or give up."""
     expected = round_ids(job_dir, rnd)
-    pending = {request.custom_id: request for request in await engine.pending() if request.custom_id in expected}
+    listed = await engine.pending()
+    pending = {key: stage for key, stage in stages_of(listed).items() if key in expected}
     report = CloseReport(round=rnd.number)
     by_stage: dict[str, StageCounts] = {}
 
@@ -156,15 +164,19 @@ async def close_round(
     failed = list(pending)
     for custom_id in failed:  # a request can reach here without a note only through an engine that changed its mind
         if job.failures.get(custom_id) is None or job.failures[custom_id].round != rnd.number:
-            record_failure(job, custom_id, pending[custom_id].stage, "no result", rnd.number)
+            record_failure(job, custom_id, pending[custom_id], "no result", rnd.number)
     if live_fallback and failed:
-        problems = await engine.send_live([pending[custom_id] for custom_id in failed])
+        wanted = set(failed)
+        problems = await engine.send_live([request for request in listed if request.custom_id in wanted])
         checkpoint("live")
         for custom_id in failed:
             problem = problems.get(custom_id, "no answer from the live fallback")
-            if problem is None:
+            if problem is None or isinstance(problem, LiveReply):
                 del job.failures[custom_id]
                 stage_of(custom_id).live += 1
+                if problem is not None:
+                    stage = rnd.files[expected[custom_id]].stage
+                    _add_tokens(job, stage, problem.prompt_tokens, problem.completion_tokens)
             else:
                 failure = job.failures[custom_id]
                 failure.reason = f"{failure.reason}; live: {one_line(problem)}"

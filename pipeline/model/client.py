@@ -112,7 +112,7 @@ SCHEMA_PROBE = JsonRequest(
 )
 
 
-def _both(request: JsonRequest) -> Check | None:
+def combined_check(request: JsonRequest) -> Check | None:
     """The hard and the soft content rule as one."""
     hard, soft = request.check, request.soft_check
     if soft is None or hard is None:
@@ -294,7 +294,7 @@ class ModelClient:
                 enlarged, max_tokens = True, max_tokens * 2
                 log.info("%s: reply hit the output budget; retrying with %d tokens", request.prompt_id, max_tokens)
                 continue
-            verdict = check_reply(reply.content, request.schema, _both(request), request.salvageable)
+            verdict = check_reply(reply.content, request.schema, combined_check(request), request.salvageable)
             if verdict.data is None and request.soft_check is not None and (corrected or reply.content == last_content):
                 waived = check_reply(reply.content, request.schema, request.check, request.salvageable)
                 if waived.data is not None:
