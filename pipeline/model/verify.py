@@ -13,7 +13,7 @@ from pipeline.checks.review import article_fields, check_result_fields
 from pipeline.errors import Deferred, ModelError
 from pipeline.ingest.tokens import TokenCounter
 from pipeline.model.client import JsonRequest, ModelClient
-from pipeline.model.english import english_check
+from pipeline.model.english import language_problem, repetition_problem
 from pipeline.model.prompts import Prompt, delimit
 from pipeline.records import CheckFlag, Document, GlossaryEntry, Usage
 
@@ -64,7 +64,9 @@ async def verify_and_repair(
         schema=prompt.schema,
         max_tokens=max_output_tokens,
         temperature=temperature,
-        check=english_check,
+        # Repair once: no corrective round on a reply still in Chinese (a small model asked twice
+        # answers alike); such a reply is simply not taken, below.
+        check=repetition_problem,
     )
     try:
         result = await client.complete_json(request)
@@ -75,6 +77,6 @@ async def verify_and_repair(
         return Verified(fields, tuple(flags), Usage(), False)
     repaired = article_fields(result.data)
     after = check_result_fields(doc, repaired, glossary, pinyin_of)
-    if len(after) < len(flags):
+    if language_problem(repaired) is None and len(after) < len(flags):
         return Verified(repaired, tuple(after), result.usage, True)
     return Verified(fields, tuple(flags), result.usage, False)
