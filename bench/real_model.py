@@ -330,9 +330,10 @@ def run_brief(
         try:
             process.wait(timeout=max(1.0, timeout))
         except subprocess.TimeoutExpired:
-            # SIGINT lets brief write what finished and mark run.json interrupted.
+            # SIGTERM lets brief write what finished and mark run.json interrupted, like Ctrl-C; SIGINT would
+            # not do: a script started in the background (`… &`) runs with SIGINT ignored, and so does brief.
             timed_out = True
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:

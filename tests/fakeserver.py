@@ -402,12 +402,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _paced(self, content: str, event: Callable[..., bytes]) -> bool:
         """One reply at a time, in ten pieces `cpu_pace` s apart: a queue that moves slowly but surely."""
         step = max(1, len(content) // 10 + 1)
+        # llama-cpp-python answers 200 with its headers at once, then holds the body until the request's turn.
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
         with self.fake._cpu:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
             try:
                 for start in range(0, len(content), step):
                     time.sleep(self.fake.cpu_pace or 0.0)
