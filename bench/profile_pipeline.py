@@ -1,6 +1,6 @@
 """CPU profile of one `brief summarize` process: where a cold run's CPU goes, in ms per article.
 
-    .venv/bin/python bench/profile_pipeline.py [--articles 640 | --real-copies 20] [--latency 0] [--top 25]
+    .venv/bin/python bench/profile_pipeline.py [--articles 640 | --real-copies 20] [--warm] [--latency 0] [--top 25]
 
 Makes one-chunk articles (or copies of the seeds: --real-copies), starts the fast fake server, and
 runs the brief CLI in a child process under a CPU-time sampler: SIGPROF every millisecond of
@@ -9,6 +9,7 @@ last one (a long C call delivers one late signal, not many). While the loop thre
 epoll, CPU is charged to a busy worker thread if there is one. Prints CPU by the innermost
 pipeline module (what to fix), self CPU by package, the pipeline functions with the most
 inclusive CPU and the hottest leaf functions; writes the samples to $TMPDIR/brief-profile.json.
+--warm profiles a re-run instead (same inputs, cache and output folder as an unprofiled run before it).
 cProfile was tried first: its overhead (3-4x here) skews the picture.
 """
 
@@ -176,6 +177,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--warm", action="store_true", help="profile a re-run into the unprofiled run's out and cache")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -191,6 +193,9 @@ def main() -> int:
         with fake_server(args.latency) as server:
             plain = summarize(inputs, work, server.url, args.concurrency)
             out, cache = work / "profiled-out", work / "profiled-cache"
+            if args.warm:  # a user's re-run: same folder, cache and output folder as the run before
+                out, cache = plain.out, plain.cache
+                plain = summarize(inputs, work, server.url, args.concurrency, cache=cache, out=out)
             brief_args = ["summarize", str(inputs), "--out", str(out), "--cache-dir", str(cache)]
             brief_args += ["--base-url", server.url, "--model", "bench", "--concurrency", str(args.concurrency)]
             done = run_process([sys.executable, __file__, "--child", str(PROFILE), *brief_args], brief_env())

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import CacheError
+from pipeline.jsonbytes import canonical
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ class CacheStats:
 
 def cache_key(parts: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that determines a reply."""
-    canonical = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical(parts)).hexdigest()
 
 
 @functools.cache

@@ -2,37 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import tempfile
 from pathlib import Path
 
+# Temporaries are named by process and a counter (one exclusive open, no random names to draw);
+# mkstemp is the fallback when such a name is taken, e.g. left behind by a killed process of the same pid.
+_TEMP_NUMBERS = itertools.count()
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
-def holds(path: Path, data: str | bytes) -> bool:
+
+def holds(path: Path | str, data: str | bytes) -> bool:
     """Whether `path` already holds exactly `data`."""
     try:
-        return path.read_bytes() == (data.encode("utf-8") if isinstance(data, str) else data)
+        with open(path, "rb") as handle:
+            return handle.read() == (data.encode("utf-8") if isinstance(data, str) else data)
     except OSError:
         return False
 
 
-def write_atomic(path: Path, text: str | bytes, *, durable: bool = False) -> bool:
+def write_atomic(path: Path | str, text: str | bytes, *, durable: bool = False) -> bool:
     """Write via a temp file in the same folder and rename; return False when the file already held `text`.
 
     An identical file is left alone, so a re-run of an unchanged folder rewrites nothing.
     `durable` also fsyncs the data before the rename (for files whose loss would cost money).
     """
-    if holds(path, text):
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    if holds(path, data):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     return True
+
+
+def _temporary(path: Path | str) -> tuple[int, str]:
+    """An open, new, private (0600) file beside `path`, creating the folder if need be."""
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_TEMP_NUMBERS)}.tmp")
+    try:
+        return os.open(tmp, _OPEN_FLAGS, 0o600), tmp
+    except FileNotFoundError:
+        os.makedirs(folder or ".", exist_ok=True)
+    except FileExistsError:
+        pass
+    return tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")

@@ -119,6 +119,9 @@ def merge_entries(entries: Iterable[GlossaryEntry]) -> tuple[list[GlossaryEntry]
     merged: list[GlossaryEntry] = []
     conflicts: list[Conflict] = []
     for group in groups.values():
+        if len(group) == 1 and _settled(group[0]):
+            merged.append(group[0])  # what the general case makes of it, without its five Counters
+            continue
         target, candidates = _choose_target([e.target for e in group])
         if len(candidates) > 1:
             conflicts.append(Conflict(group[0].source_simplified, target, candidates))
@@ -133,6 +136,12 @@ def merge_entries(entries: Iterable[GlossaryEntry]) -> tuple[list[GlossaryEntry]
             )
         )
     return merged, conflicts
+
+
+def _settled(entry: GlossaryEntry) -> bool:
+    """A lone entry that merging leaves as it is: target in normal spacing, warnings sorted and unique."""
+    target, warnings = entry.target, entry.warnings
+    return " ".join(target.split()) == target and all(a < b for a, b in zip(warnings, warnings[1:], strict=False))
 
 
 def harmonise_run(results: Sequence[ArticleResult]) -> tuple[list[ArticleResult], list[RunTerm], list[Conflict]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.checks.fragments import check_fragments
-from pipeline.checks.names import NAME_KINDS, PinyinOf, check_names
+from pipeline.checks.names import NAME_KINDS, NameCheck, PinyinOf, check_names
 from pipeline.checks.numbers import check_numbers
 from pipeline.checks.prose import Fields, GlossaryItem, build_terms, iter_fields
 from pipeline.checks.source import SourceFacts, source_facts
@@ -67,26 +67,51 @@ def check_run_names(
 ) -> dict[str, list[CheckFlag]]:
     """Flag, per article id, names rendered otherwise than the run glossary (and than other articles)."""
     terms = [t for t in build_terms(glossary) if t.kind in NAME_KINDS and t.target]
+    # Every article against every run term: terms are found by form (not tried one by one), the
+    # readings looked up once (NameCheck), and "used in" lists made only for a flag.
+    by_form: dict[str, list[int]] = {}
+    for index, term in enumerate(terms):
+        for form in term.forms:
+            by_form.setdefault(form, []).append(index)
     variants: dict[str, list[str]] = {t.source: [] for t in terms}
     for article in articles:
         for own in build_terms(article.glossary):
-            for term in terms:
-                if own.forms & term.forms and own.target and own.target != term.target:
-                    if own.target not in variants[term.source]:
-                        variants[term.source].append(own.target)
+            if not own.target:
+                continue
+            for index in sorted({i for form in own.forms for i in by_form.get(form, ())}):
+                term = terms[index]
+                if own.target != term.target and own.target not in variants[term.source]:
+                    variants[term.source].append(own.target)
     users: dict[str, list[str]] = {t.source: [] for t in terms}
     for article in articles:
         prose = "\n".join(text for _, text in iter_fields(article.fields))
         for term in terms:
             if term.target in prose:
                 users[term.source].append(article.id)
+    names = NameCheck(terms, pinyin_of)
     result: dict[str, list[CheckFlag]] = {}
     for article in articles:
-        elsewhere = {source: [i for i in ids if i != article.id] for source, ids in users.items()}
-        flags = check_names(article.fields, terms, pinyin_of=pinyin_of, variants=variants, used_elsewhere=elsewhere)
+        flags = names.check(article.fields, variants, _Elsewhere(users, article.id))
         if flags:
             result[article.id] = _ordered(article.fields, flags)
     return result
+
+
+class _Elsewhere(Mapping[str, list[str]]):
+    """source -> ids of the other articles that use the glossary rendering, made when asked for."""
+
+    def __init__(self, users: dict[str, list[str]], article_id: str) -> None:
+        self.users = users
+        self.article_id = article_id
+
+    def __getitem__(self, source: str) -> list[str]:
+        return [i for i in self.users[source] if i != self.article_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.users)
+
+    def __len__(self) -> int:
+        return len(self.users)
 
 
 def repair_instructions(flags: Sequence[CheckFlag]) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.checks.prose import CJK_CHAR, Fields, Term, iter_fields, sentence_at, sentence_spans
@@ -28,6 +28,12 @@ from pipeline.records import CheckFlag
 PinyinOf = Callable[[str], str]
 NAME_KINDS = frozenset({"person", "organisation", "place", "product"})
 _MIN_KEY = 4  # shorter romanisations ("Li", "Wu") are found inside too many ordinary words
+_NOT_FOLDED = re.compile(r"[^a-z]+")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_SYLLABLE_BREAK = re.compile(r"[\s'’·\-]+")
+_POSSESSIVE = re.compile(r"['’]s$")
+_CAPITALISED = re.compile(r"[A-Z][\w'’\-]*")
+_LETTER_RUN = re.compile(r"[A-Za-z]+|[^\x00-\x7f]")  # ASCII letter runs, and each non-ASCII character
 _NAME_CHARS = re.compile(r"[A-Za-zÀ-ɏ\s'’\-]+")
 # Capitalised words that start sentences or titles, never part of a personal name.
 _NOT_NAMES = frozenset(
@@ -54,48 +60,82 @@ def check_names(
     terms: Sequence[Term],
     *,
     pinyin_of: PinyinOf | None = None,
-    variants: dict[str, list[str]] | None = None,
-    used_elsewhere: dict[str, list[str]] | None = None,
+    variants: Mapping[str, Sequence[str]] | None = None,
+    used_elsewhere: Mapping[str, Sequence[str]] | None = None,
 ) -> list[CheckFlag]:
     """Flag prose renderings of glossary names that differ from the glossary's English.
 
     `variants` maps a term's source to other English renderings seen in the run; `used_elsewhere`
     maps it to the ids of articles that do use the glossary rendering (for the message).
     """
-    named = [t for t in terms if t.kind in NAME_KINDS and t.target and not CJK_CHAR.search(t.target)]
-    if not named:
-        return []
-    texts = list(iter_fields(fields))
-    all_prose = "\n".join(text for _, text in texts)
-    other_targets = {t.target.casefold() for t in terms if t.target}
-    flags: list[CheckFlag] = []
-    for term in named:
-        keys = romanisation_keys(term, pinyin_of)
-        target_in_prose = _find_words(all_prose, term.target) != []
-        known = (variants or {}).get(term.source, [])
-        for field, text in texts:
-            hits = _romanised(text, keys) + [h for v in known for h in _find_words(text, v)]
-            if term.kind == "person" and not target_in_prose:
-                hits += _sharing_a_word(text, term.target)
-            if not hits:
+    return NameCheck(terms, pinyin_of).check(fields, variants, used_elsewhere)
+
+
+class NameCheck:
+    """The name check for one set of terms, prepared once to be run over many articles' prose."""
+
+    def __init__(self, terms: Sequence[Term], pinyin_of: PinyinOf | None = None) -> None:
+        named = [t for t in terms if t.kind in NAME_KINDS and t.target and not CJK_CHAR.search(t.target)]
+        self.named = [(term, romanisation_keys(term, pinyin_of)) for term in named]
+        self.other_targets = {t.target.casefold() for t in terms if t.target} if named else set()
+
+    def check(
+        self,
+        fields: Fields,
+        variants: Mapping[str, Sequence[str]] | None = None,
+        used_elsewhere: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[CheckFlag]:
+        if not self.named:
+            return []
+        texts = list(iter_fields(fields))
+        all_prose = "\n".join(text for _, text in texts)
+        flags: list[CheckFlag] = []
+        for term, keys in self.named:
+            known = (variants or {}).get(term.source, [])
+            person_words = _name_words(term.target) if term.kind == "person" else frozenset()
+            # Cheap tests first: every kind of hit needs its letters somewhere in the prose.
+            if person_words and any(word in all_prose for word in person_words):
+                share = not _find_words(all_prose, term.target)
+            else:
+                share = False
+            if not (share or known or keys):
                 continue
-            targets = _find_words(text, term.target)
-            spans = sentence_spans(text)
-            for hit in _keep(hits, targets, other_targets - {v.casefold() for v in known}, term):
-                flags.append(_flag(field, text, spans, hit, term, (used_elsewhere or {}).get(term.source, [])))
-    return flags
+            for field, text in texts:
+                hits = _romanised(text, keys) + [h for v in known for h in _find_words(text, v)]
+                if share:
+                    hits += _sharing_a_word(text, person_words)
+                if not hits:
+                    continue
+                targets = _find_words(text, term.target)
+                spans = sentence_spans(text)
+                for hit in _keep(hits, targets, self.other_targets - {v.casefold() for v in known}, term):
+                    flags.append(_flag(field, text, spans, hit, term, (used_elsewhere or {}).get(term.source, [])))
+        return flags
 
 
 def romanisation_keys(term: Term, pinyin_of: PinyinOf | None) -> list[str]:
     """Letter-only keys of the term's romanisations, both name orders for people."""
     if pinyin_of is None:
         return []
+    try:
+        return list(_cached_keys(term, pinyin_of))
+    except TypeError:  # a pinyin_of that cannot be hashed: work it out every time
+        return list(_keys(term, pinyin_of))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_keys(term: Term, pinyin_of: PinyinOf) -> tuple[str, ...]:
+    # A run checks each glossary name against every article: its readings are looked up once.
+    return _keys(term, pinyin_of)
+
+
+def _keys(term: Term, pinyin_of: PinyinOf) -> tuple[str, ...]:
     keys: list[str] = []
     for form in sorted(term.forms):
-        if not CJK_CHAR.search(form) or re.search(r"[A-Za-z]", form):
+        if not CJK_CHAR.search(form) or _ASCII_LETTER.search(form):
             continue
         try:
-            syllables = [_fold(s) for s in re.split(r"[\s'’·\-]+", pinyin_of(form)) if _fold(s)]
+            syllables = [_fold(s) for s in _SYLLABLE_BREAK.split(pinyin_of(form)) if _fold(s)]
         except Exception:  # the caller's dictionary failing must not stop the check
             continue
         orders = [syllables]
@@ -106,13 +146,13 @@ def romanisation_keys(term: Term, pinyin_of: PinyinOf | None) -> list[str]:
             if len(key) >= _MIN_KEY and key not in keys:
                 keys.append(key)
     target_key = _fold(term.target)
-    return [] if target_key in keys else keys
+    return () if target_key in keys else tuple(keys)
 
 
 def _fold(text: str) -> str:
     """Lowercase ASCII letters only: "Lín Zhèng-yuè'é" -> "linzhengyuee"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed.lower() if "a" <= c <= "z")
+    decomposed = text if text.isascii() else unicodedata.normalize("NFKD", text)
+    return _NOT_FOLDED.sub("", decomposed.lower())
 
 
 def _romanised(text: str, keys: Sequence[str]) -> list[NameHit]:
@@ -121,11 +161,13 @@ def _romanised(text: str, keys: Sequence[str]) -> list[NameHit]:
     folded, offsets = _letters(text)
     hits: list[NameHit] = []
     for key in keys:
-        for match in re.finditer(re.escape(key), folded):
-            start, end = offsets[match.start()], offsets[match.end() - 1] + 1
+        at = folded.find(key)
+        while at >= 0:  # non-overlapping, left to right
+            start, end = offsets[at], offsets[at + len(key) - 1] + 1
             span = text[start:end]
             if _bounded(text, start, end) and _NAME_CHARS.fullmatch(span):
                 hits.append(NameHit(start, end, span))
+            at = folded.find(key, at + len(key))
     return hits
 
 
@@ -134,12 +176,17 @@ def _letters(text: str) -> tuple[str, tuple[int, ...]]:
     """The text's letters folded to lowercase ASCII, and where each came from."""
     letters: list[str] = []
     offsets: list[int] = []
-    for index, char in enumerate(text):
-        folded = char.lower() if char.isascii() else unicodedata.normalize("NFKD", char).lower()
-        for c in folded:
+    # ASCII letters a run at a time; any other character alone, as its compatibility decomposition.
+    for match in _LETTER_RUN.finditer(text):
+        start, end = match.span()
+        if end - start > 1 or match.group().isascii():
+            letters.append(match.group().lower())
+            offsets.extend(range(start, end))
+            continue
+        for c in unicodedata.normalize("NFKD", match.group()).lower():
             if "a" <= c <= "z":
                 letters.append(c)
-                offsets.append(index)
+                offsets.append(start)
     return "".join(letters), tuple(offsets)
 
 
@@ -165,11 +212,20 @@ def _word_char(char: str) -> bool:
     return bool(char) and (char.isalnum() or char == "_")
 
 
-def _sharing_a_word(text: str, target: str) -> list[NameHit]:
-    """Full names that share a word with the person's glossary rendering."""
-    words = {w for w in re.split(r"\s+", target) if len(w) >= 2 and w[0].isupper() and w.lower() not in _NOT_NAMES}
+@functools.lru_cache(maxsize=4096)
+def _name_words(target: str) -> frozenset[str]:
+    """The words of a person's rendering that may show up in another full name of the same person."""
+    return frozenset(
+        w for w in re.split(r"\s+", target) if len(w) >= 2 and w[0].isupper() and w.lower() not in _NOT_NAMES
+    )
+
+
+def _sharing_a_word(text: str, words: frozenset[str]) -> list[NameHit]:
+    """Full names that share a word with the person's glossary rendering (its `_name_words`)."""
     hits: list[NameHit] = []
-    tokens = list(re.finditer(r"[A-Z][\w'’\-]*", text))
+    if not any(word in text for word in words):
+        return hits
+    tokens = list(_CAPITALISED.finditer(text))
     for i, token in enumerate(tokens):
         if _base(token.group()) not in words:
             continue
@@ -182,13 +238,13 @@ def _sharing_a_word(text: str, target: str) -> list[NameHit]:
             continue
         start, end = tokens[first].start(), tokens[last].end()
         span = text[start:end]
-        trimmed = re.sub(r"['’]s$", "", span)
+        trimmed = _POSSESSIVE.sub("", span)
         hits.append(NameHit(start, start + len(trimmed), trimmed))
     return hits
 
 
 def _base(word: str) -> str:
-    return re.sub(r"['’]s$", "", word)
+    return _POSSESSIVE.sub("", word)
 
 
 def _joins(text: str, left: re.Match[str], right: re.Match[str]) -> bool:

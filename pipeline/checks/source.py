@@ -55,10 +55,17 @@ _PREFIX_CURRENCY_CODES = {"HK$": "HKD", "US$": "USD", "NT$": "TWD", "RMB": "CNY"
 _AROUND = "约|約|大约|大約|约合|約合|大概|左右|上下|前後|前后|程度|정도|약"
 _OVER = "逾|超过|超過|超|多达|多達|至少|以上|高达|高達|不少于|不少於|之多|余|餘|多|出头|出頭|이상"
 _UNDER = "近|将近|將近|接近|不到|不足|最多|以下|未满|未滿|미만|이하"
+# Each kind's words, tried in this order just after a figure and just before it.
 _HEDGES = tuple(
-    (re.compile(f"(?:{words})"), re.compile(f"(?:{words})$"), kind)
-    for words, kind in ((_OVER, "over"), (_UNDER, "under"), (_AROUND, "around"))
+    (tuple(words.split("|")), kind) for words, kind in ((_OVER, "over"), (_UNDER, "under"), (_AROUND, "around"))
 )
+_VAGUE_BEFORE = ("几", "幾", "数", "數", "上")
+# A hedge word can only start with one of these just after a figure, or end with one of these just before it.
+_HEDGE_FIRST = frozenset(word[0] for words, _ in _HEDGES for word in words)
+_HEDGE_LAST = frozenset(word[-1] for words, _ in _HEDGES for word in words)
+_ARABIC_ONLY = re.compile(_ARABIC)
+_UNIT_CHARS = frozenset(_SMALL) | frozenset(_BIG)
+_SQUASHED = re.compile(r"[\s\-_]")
 # Words in which a lone numeral is no figure (一直, 三星 Samsung, 四川 Sichuan). Any other lone numeral
 # counts: extra source figures only make the check more lenient, a missing one raises a false alarm.
 _NOT_NUMBERS = frozenset(
@@ -107,7 +114,7 @@ def source_facts(text: str) -> SourceFacts:
             found.append(quantity)
     for match in _BOTH_SIDES.finditer(blanked):  # 雙方: "the two sides"
         found.append(Quantity.exact(2, "count", match.group(), match.start(), match.end()))
-    return SourceFacts(text, tuple(found), re.sub(r"[\s\-_]", "", text.casefold()))
+    return SourceFacts(text, tuple(found), _SQUASHED.sub("", text.casefold()))
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
@@ -130,7 +137,7 @@ def _quantity(original: str, text: str, match: re.Match[str]) -> Quantity | None
     lone = len(run) == 1 and run in _NUMERALS
     ordinal = before.endswith(("第", "제"))
     percent_of = before.endswith("百分之")
-    currency_prefix = _PREFIX_CURRENCY.search(text[max(0, start - 4) : start])
+    currency_prefix = _PREFIX_CURRENCY.search(before)
     suffix = _SUFFIX.match(text, end)
     if lone and not (ordinal or percent_of or currency_prefix or suffix) and not _counted(text, start, end):
         return None  # 一直, 三星, 千问: a numeral inside a word
@@ -155,7 +162,7 @@ def _quantity(original: str, text: str, match: re.Match[str]) -> Quantity | None
         unit = "percent"
         start -= 3
     if suffix:
-        unit, factor, currency = _suffix_unit(suffix, value, unit, currency, any(c in run for c in _SMALL | _BIG))
+        unit, factor, currency = _suffix_unit(suffix, value, unit, currency, not _UNIT_CHARS.isdisjoint(run))
         lo, hi = lo * factor, hi * factor
         if suffix.group("tenth"):
             tenth = suffix.group("tenth")
@@ -197,12 +204,16 @@ def _suffix_unit(
 def _hedge(text: str, start: int, end: int, run: str, lo: float, hi: float) -> tuple[float, float]:
     """Widen the range for 约/近/逾/多/余/左右 and for 几十亿-style vagueness."""
     before, after = text[max(0, start - 4) : start], text[end : end + 3]
-    if before.endswith(("几", "幾", "数", "數", "上")) or "几" in run or "幾" in run:
+    if before.endswith(_VAGUE_BEFORE) or "几" in run or "幾" in run:
         return lo, hi * 10
     if any(c in run for c in "多余餘来來"):
         return lo, max(hi, lo * 1.5)
-    for after_pattern, before_pattern, kind in _HEDGES:
-        if after_pattern.match(after) or before_pattern.search(before):
+    # As the regex "(?:words)$" did: a word may also end just before a final line break.
+    bare = before[:-1] if before.endswith("\n") else before
+    if after[:1] not in _HEDGE_FIRST and before[-1:] not in _HEDGE_LAST and bare[-1:] not in _HEDGE_LAST:
+        return lo, hi
+    for words, kind in _HEDGES:
+        if after.startswith(words) or before.endswith(words) or bare.endswith(words):
             if kind == "over":
                 return lo, max(hi, lo * 1.5)
             return (lo * 0.7, hi) if kind == "under" else (lo * 0.9, hi * 1.1)
@@ -211,6 +222,9 @@ def _hedge(text: str, start: int, end: int, run: str, lo: float, hi: float) -> t
 
 def _values(run: str, *, mega: bool) -> tuple[float, float] | None:
     """Value of a numeral run; 七八个 ("seven or eight") gives a range."""
+    if _ARABIC_ONLY.fullmatch(run):  # what _parse makes of plain digits, without its token loop
+        plain = float(run.replace(",", ""))
+        return plain, plain
     pair = _RANGE_PAIR.search(run)
     if pair and "〇" not in run and "零" not in run:
         low = _parse(run[: pair.start()] + pair.group()[0] + run[pair.end() :], mega)

@@ -119,7 +119,8 @@ def clean_lines(raw_lines: list[str]) -> list[Line]:
     seen_prose = False
     title: str | None = None
     for index, (text, counts) in enumerate(repaired):
-        pending += counts
+        if counts:  # most lines had nothing removed: skip Counter's addition
+            pending += counts
         if not text:
             kept.append(Line("", kind="blank"))
             continue

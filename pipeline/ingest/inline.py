@@ -72,7 +72,8 @@ def fix_inline(line: str, counts: Counter[str]) -> str:
     line, removed["mojibake"] = mark_garbled(line)
     if "(" in line or "（" in line:
         line, removed["pinyin"] = strip_pinyin(line)
-    line, removed["image"] = _IMAGE.subn("", line)
+    if "!" in line or "<" in line or "[" in line or "【" in line:  # where every image form starts
+        line, removed["image"] = _IMAGE.subn("", line)
     line, removed["doubled_punctuation"] = _DOUBLED_PUNCTUATION.subn(r"\1", line)
     counts.update({kind: n for kind, n in removed.items() if n})
     return _ZERO_WIDTH.sub("", line).strip()

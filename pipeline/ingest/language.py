@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from pipeline.ingest.conversion import convert
 from pipeline.text import HAN_RE, HANGUL_RE, KANA_RE, LATIN_WORD_RE
 
@@ -43,10 +45,10 @@ def detect_script(text: str, t2s: str | None = None) -> str:
     `t2s` is the text's t2s conversion when the caller already has it.
     """
     t2s = convert(text, "t2s") if t2s is None else t2s
-    traditional_only = sum(1 for a, b in zip(text, t2s, strict=False) if a != b)
+    traditional_only = sum(map(operator.ne, text, t2s))  # positions that differ, as zip pairs them
     if traditional_only == 0:
         return "simplified"  # whatever s2t would change, Simplified is the majority (or all there is)
-    simplified_only = sum(1 for a, b in zip(text, convert(text, "s2t"), strict=False) if a != b)
+    simplified_only = sum(map(operator.ne, text, convert(text, "s2t")))
     total = traditional_only + simplified_only
     if total == 0:
         return "simplified"  # nothing distinctive: the common characters are written the same way

@@ -114,13 +114,24 @@ def find_garbled(text: str) -> list[Span]:
         return []
     spans: list[Span] = []
     end = 0
-    for i, char in enumerate(text):  # a span only starts at a seed character
-        if i < end or char not in seeds:
+    for i in _positions(text, seeds):  # a span only starts at a seed character
+        if i < end:
             continue
-        if _starts_span(text, i) or (_is_rare(char) and _starts_rare_run(text, i)):
+        if _starts_span(text, i) or (_is_rare(text[i]) and _starts_rare_run(text, i)):
             end = _extend(text, i)
             spans.append(Span(i, end))
     return spans
+
+
+def _positions(text: str, chars: set[str]) -> list[int]:
+    """Where any of `chars` occurs in `text`, in order (str.find per character: C speed, few characters)."""
+    found: list[int] = []
+    for char in chars:
+        at = text.find(char)
+        while at >= 0:
+            found.append(at)
+            at = text.find(char, at + 1)
+    return sorted(found)
 
 
 def mark_garbled(text: str) -> tuple[str, int]:

@@ -107,9 +107,11 @@ class ModelSummarizer:
         return self._fingerprint
 
     async def summarize(self, doc: Document) -> ArticleResult:
-        pieces = [piece for piece, _ in split_balanced(doc.text, self.options.max_chunk_tokens, self.count_tokens)]
+        pieces = split_balanced(doc.text, self.options.max_chunk_tokens, self.count_tokens)
         # Chunks go out together: the client's semaphore is the one bound on requests in flight.
-        mapped = await asyncio.gather(*(self._map(doc, piece, i, len(pieces)) for i, piece in enumerate(pieces)))
+        mapped = await asyncio.gather(
+            *(self._map(doc, piece, i, len(pieces), tokens) for i, (piece, tokens) in enumerate(pieces))
+        )
         partials = [p for group in mapped for p in group]
         usage = sum((p.usage for p in partials), Usage())
         prompts = [self.map_prompt.record()]
@@ -182,7 +184,7 @@ class ModelSummarizer:
             self.options.temperature,
         )
 
-    async def _map(self, doc: Document, text: str, index: int, parts: int) -> list[_Partial]:
+    async def _map(self, doc: Document, text: str, index: int, parts: int, tokens: int | None = None) -> list[_Partial]:
         """Summarise one chunk; when the reply overflows its budget, split the chunk and go on."""
         user = {
             "document_id": doc.id,
@@ -191,7 +193,7 @@ class ModelSummarizer:
             "language": doc.language,
             "text": delimit(text, "article"),
         }
-        tokens = self.count_tokens(text)
+        tokens = self.count_tokens(text) if tokens is None else tokens
         try:
             if self._context_tokens is not None and tokens >= self._context_tokens >= _MIN_SPLIT_TOKENS:
                 raise PromptTooLong("known not to fit")  # learnt from an earlier chunk: no request wasted

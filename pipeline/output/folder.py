@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipeline.errors import OutputError
@@ -55,6 +56,7 @@ class OutputFolder:
         self._inputs = {_real(p) for p in inputs}
         self._owned = owned_files(path)
         self._written: set[str] = set()
+        self._real_path = _real(path)
 
     def check(self) -> None:
         """Before any request: the folder is writable and the run files are not someone else's."""
@@ -66,6 +68,7 @@ class OutputFolder:
             raise OutputError(f"--out {self.path}: cannot create it ({exc.strerror or exc})") from None
         if not os.access(self.path, os.W_OK | os.X_OK):
             raise OutputError(f"--out {self.path}: not writable (choose another --out)")
+        self._real_path = _real(self.path)
         if self._owned and not (self.path / OWNED_LIST).exists():  # adopted from an older brief's run.json
             for name in sorted(self._owned):
                 self._record_owned(name)
@@ -78,10 +81,18 @@ class OutputFolder:
 
     def usable(self, name: str) -> bool:
         """Whether brief may write `name`: not an input, and either absent or brief's own."""
-        target = self.path / name
-        if _real(target) in self._inputs:
+        target = os.path.join(self.path, name)
+        try:
+            found = os.lstat(target)
+        except (OSError, ValueError):
+            found = None
+        if (found is not None and stat.S_ISLNK(found.st_mode)) or "/" in name or name in (".", ".."):
+            real = _real(target)
+        else:  # not a link: where the folder really is, plus the name (what realpath would say, minus its lstats)
+            real = os.path.join(self._real_path, name)
+        if real in self._inputs:
             return False
-        if name in self._owned or name in self._written or not os.path.lexists(target):
+        if name in self._owned or name in self._written or found is None:
             return True
         self._owned = owned_files(self.path)  # another brief process may have written it meanwhile
         return name in self._owned
@@ -90,20 +101,27 @@ class OutputFolder:
         return doc_id not in RESERVED_IDS and all(self.usable(f"{doc_id}{s}") for s in (".md", ".json"))
 
     def write(self, name: str, text: str) -> None:
-        if not self.usable(name):  # checked when ids were claimed; a race with the user is still refused
-            raise OutputError(f"{self.path / name}: exists and was not written by brief; not overwritten")
-        if name not in self._owned and name not in self._written:
-            self._written.add(name)
-            self._record_owned(name)  # listed before it exists: a crash never leaves an unlisted file of ours
-        write_atomic(self.path / name, text)
+        self.write_all([(name, text)])
 
-    def _record_owned(self, name: str) -> None:
-        # One short append per name: atomic on local file systems, so two processes never lose a line.
+    def write_all(self, files: Sequence[tuple[str, str]]) -> None:
+        """Write files that belong together (an article's .json and .md), listing the new names in one append."""
+        for name, _ in files:
+            if not self.usable(name):  # checked when ids were claimed; a race with the user is still refused
+                raise OutputError(f"{self.path / name}: exists and was not written by brief; not overwritten")
+        new = [name for name, _ in files if name not in self._owned and name not in self._written]
+        if new:
+            self._written.update(new)
+            self._record_owned(*new)  # listed before they exist: a crash never leaves an unlisted file of ours
+        for name, text in files:
+            write_atomic(os.path.join(self.path, name), text)
+
+    def _record_owned(self, *names: str) -> None:
+        # One short append: atomic on local file systems, so two processes never lose a line.
         with open(self.path / OWNED_LIST, "a", encoding="utf-8") as handle:
-            handle.write(f"{name}\n")
+            handle.write("".join(f"{name}\n" for name in names))
 
 
-def _real(path: Path) -> str:
+def _real(path: Path | str) -> str:
     try:
         return os.path.realpath(path)
     except (OSError, ValueError):

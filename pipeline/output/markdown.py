@@ -12,20 +12,27 @@ from urllib.parse import quote, urlsplit
 from pipeline.terminal import printable
 
 # Backslash-escapable ASCII punctuation that can start Markdown or HTML structure anywhere in a line.
-_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~])")
+_INLINE_SPECIAL = "\\`*_[]<>|&~"
+_ESCAPED = str.maketrans({char: "\\" + char for char in _INLINE_SPECIAL})
+_ANY_SPECIAL = re.compile("[" + re.escape(_INLINE_SPECIAL) + "]")  # translate looks up every character: ask first
 # Characters that make structure at the start of a line (a heading, a quote, a list item, a rule).
 _LINE_START = re.compile(r"^(\s*)([#>+\-=]|\d+[.)])")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_BACKTICKS = re.compile(r"`+")
 
 
 def inline(text: str) -> str:
     """One line of plain text for a heading, a list item or a sentence."""
     flat = " ".join(printable(str(text)).split())
-    return _LINE_START.sub(r"\1\\\2", _INLINE_SPECIAL.sub(r"\\\1", flat))
+    if _ANY_SPECIAL.search(flat):
+        flat = flat.translate(_ESCAPED)
+    start = _LINE_START.match(flat)
+    return flat if start is None else f"{flat[: start.start(2)]}\\{flat[start.start(2) :]}"
 
 
 def block(text: str) -> str:
     """A paragraph or more: paragraph breaks kept, every line made inert."""
-    paragraphs = re.split(r"\n\s*\n", printable(str(text)).strip())
+    paragraphs = _PARAGRAPH_BREAK.split(printable(str(text)).strip())
     return "\n\n".join(inline(p) for p in paragraphs if p.strip())
 
 
@@ -37,7 +44,7 @@ def cell(text: str) -> str:
 def code(text: str) -> str:
     """An inline code span that holds `text` whatever backticks it contains."""
     flat = " ".join(printable(str(text)).split())
-    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0) if "`" in flat else 0
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") else ""
     return f"{fence}{pad}{flat}{pad}{fence}"

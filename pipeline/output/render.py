@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline.glossary import Conflict, RunTerm
+from pipeline.jsonbytes import indented
 from pipeline.output.markdown import block, cell, code, inline, link
 from pipeline.records import ArticleResult, BriefingGroup, CheckFlag, GlossaryEntry
 
@@ -19,7 +19,7 @@ OFFLINE_BANNER = (
 
 
 def dump_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return indented(data) + "\n"
 
 
 def glossary_table(entries: Sequence[GlossaryEntry]) -> str:

@@ -27,8 +27,7 @@ class FolderSink:
 
     def article(self, result: ArticleResult) -> None:
         json_text, markdown = render_article(result)
-        self.folder.write(f"{result.id}.json", json_text)
-        self.folder.write(f"{result.id}.md", markdown)
+        self.folder.write_all([(f"{result.id}.json", json_text), (f"{result.id}.md", markdown)])
 
     def finish(self, outcome: RunOutcome) -> None:
         report = outcome.report
