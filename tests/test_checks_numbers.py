@@ -37,6 +37,9 @@ CASES = [
     ("共有十二家银行参与。", "Twelve banks took part.", "Twenty banks took part.", "Twenty"),
     ("二十三名议员反对。", "23 lawmakers objected.", "32 lawmakers objected.", "32"),
     ("兩家公司合併。", "Two companies merged.", "Three companies merged.", "Three"),
+    # "Long March 12" is the rocket 長征十二號, not 12 March (a 1.5B model's translation was flagged as a date)
+    ("長征十二號甲運載火箭12月23日發射。", "The Long March 12 rocket launched on December 23.",
+     "The Long March 13 rocket launched on December 23.", "13"),
     ("十家企業倒閉。", "Ten firms closed.", "Eleven firms closed.", "Eleven"),
     ("七八个国家参加。", "Eight countries took part.", "Nine countries took part.", "Nine"),
     ("裁员三千零五人。", "3,005 jobs went.", "3,500 jobs went.", "3,500"),

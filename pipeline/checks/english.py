@@ -48,6 +48,7 @@ _DATE_MD = re.compile(
 )
 _DATE_DM = re.compile(rf"\b(?P<d>[0-9]{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(?P<y>[0-9]{{4}})\b)?")
 _DATE_M = re.compile(rf"\b{_MONTH}\b\.?(?:,?\s+(?P<y>[0-9]{{4}})\b)?")
+_LONG_BEFORE = re.compile(r"\bLong\s+$", re.IGNORECASE)
 # A month named alone is a date only after words like these: "May" is a verb, "March" a noun, "Jan" a name.
 _MONTH_CONTEXT = re.compile(
     r"(?:\b(?:in|since|until|till|by|from|early|late|mid|of|last|next|this|on|during|before|after|through|"
@@ -214,6 +215,8 @@ def _dates(text: str, taken: bytearray, words: list[tuple[int, str]], digits: li
             month_name, day, year = match.group("m"), match.groupdict().get("d"), match.group("y")
             if day is not None and not 1 <= int(day) <= 31:
                 continue
+            if month_name.lower() == "march" and _LONG_BEFORE.search(text, max(0, at - 8), at):
+                continue  # "Long March 12" is China's rocket (長征十二號), not 12 March: its 12 is a plain figure
             # A month alone counts where a date is expected ("in May", "since July"), not in "the March of time".
             if pattern is _DATE_M and year is None and not _MONTH_CONTEXT.search(text, max(0, at - 12), at):
                 continue
