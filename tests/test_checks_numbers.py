@@ -37,6 +37,8 @@ CASES = [
     ("共有十二家银行参与。", "Twelve banks took part.", "Twenty banks took part.", "Twenty"),
     ("二十三名议员反对。", "23 lawmakers objected.", "32 lawmakers objected.", "32"),
     ("兩家公司合併。", "Two companies merged.", "Three companies merged.", "Three"),
+    # 七、八月 is July and August: the listed numeral shares the month (a 1.5B run's July was flagged)
+    ("預估七、八月尖峰負載上升。", "Peak load rises in July.", "Peak load rises in June.", "June"),
     # "Long March 12" is the rocket 長征十二號, not 12 March (a 1.5B model's translation was flagged as a date)
     ("長征十二號甲運載火箭12月23日發射。", "The Long March 12 rocket launched on December 23.",
      "The Long March 13 rocket launched on December 23.", "13"),

@@ -114,7 +114,25 @@ def source_facts(text: str) -> SourceFacts:
             found.append(quantity)
     for match in _BOTH_SIDES.finditer(blanked):  # 雙方: "the two sides"
         found.append(Quantity.exact(2, "count", match.group(), match.start(), match.end()))
+    found += _shared_units(text, found)
     return SourceFacts(text, tuple(found), _SQUASHED.sub("", text.casefold()))
+
+
+def _shared_units(text: str, found: list[Quantity]) -> list[Quantity]:
+    """七、八月 is July and August: a bare numeral listed before a month or day shares its unit."""
+    ordered = sorted(found, key=lambda q: q.start)
+    shared: list[Quantity] = []
+    for first, then in zip(ordered, ordered[1:], strict=False):
+        if first.unit != "count" or then.unit not in ("month", "day") or text[first.end : then.start] not in _LISTED:
+            continue
+        value = int(first.value)
+        if value == first.value and 1 <= value <= (12 if then.unit == "month" else 31):
+            shared.append(Quantity.exact(value, then.unit, text[first.start : then.end], first.start, then.end))
+    return shared
+
+
+# What joins a listed numeral to the next: 七、八月, 7,8月, 七至八月, 7-8月.
+_LISTED = frozenset({"、", ",", "，", "至", "到", "-", "–", "~", "～", "和", "与", "與", "及"})
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
