@@ -263,12 +263,22 @@ async def choose_model(client: ModelClient, settings: Settings) -> str:
 # -- the main job -------------------------------------------------------------------------------
 
 
-def is_own_output(path: Path) -> bool:
-    """A file brief wrote into an output folder (this run's or an earlier one's): never an input."""
+def own_output_check() -> Callable[[Path], bool]:
+    """Whether a file is one brief wrote into an output folder (never an input); each folder's list read once.
+
+    Read per file, a folder of 1,000 articles cost 1,000 reads of its list: a one-second stall.
+    """
     from pipeline.output.folder import OWNED_LIST, owned_files
 
-    parent = path.parent
-    return (parent / OWNED_LIST).exists() and path.name in owned_files(parent)
+    lists: dict[Path, set[str]] = {}
+
+    def is_own_output(path: Path) -> bool:
+        parent = path.parent
+        if parent not in lists:
+            lists[parent] = owned_files(parent) if (parent / OWNED_LIST).exists() else set()
+        return path.name in lists[parent]
+
+    return is_own_output
 
 
 def _input_paths(paths: Sequence[str]) -> list[Path]:
@@ -276,6 +286,7 @@ def _input_paths(paths: Sequence[str]) -> list[Path]:
     from pipeline.sources.files import folder_articles
 
     found: list[Path] = []
+    is_own_output = own_output_check()
     for name in paths:
         path = Path(name)
         if name == "-":
@@ -376,7 +387,7 @@ async def prepare_run(
         results_cache=session.cache,
         strict=settings.strict,
     )
-    inputs = open_inputs(paths, stdin, is_own_output, web, settings.cache_dir, seen)
+    inputs = open_inputs(paths, stdin, own_output_check(), web, settings.cache_dir, seen)
     return PreparedRun(session, runner, inputs, seen)
 
 
