@@ -37,6 +37,11 @@ CASES = [
     ("共有十二家银行参与。", "Twelve banks took part.", "Twenty banks took part.", "Twenty"),
     ("二十三名议员反对。", "23 lawmakers objected.", "32 lawmakers objected.", "32"),
     ("兩家公司合併。", "Two companies merged.", "Three companies merged.", "Three"),
+    # "three hundred (and) fifty" is one figure (both seen in real-model runs, read as "fifty" alone)
+    ("每天能賣出兩百多杯。", "It sold two hundred and fifty cups a day.", "It sold four hundred and fifty cups a day.",
+     "four hundred and fifty"),
+    ("店面每月租金三千五百元。", "Rent was 3,500 yuan a month.", "Rent was three hundred fifty yuan a month.",
+     "three hundred fifty"),
     # 七、八月 is July and August: the listed numeral shares the month (a 1.5B run's July was flagged)
     ("預估七、八月尖峰負載上升。", "Peak load rises in July.", "Peak load rises in June.", "June"),
     # "Long March 12" is the rocket 長征十二號, not 12 March (a 1.5B model's translation was flagged as a date)

@@ -87,6 +87,8 @@ _NUMBER = re.compile(
     r"(?<![0-9])(?P<cur>HK\$|US\$|NT\$|S\$|A\$|C\$|(?:RMB|CNY|USD|HKD|TWD|JPY|EUR|GBP|KRW) ?|\$|€|£|¥|￥|₩)?"
     rf"(?P<num>[0-9]{{1,3}}(?:,[0-9]{{3}})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\b(?i:{_WORDS})\b)"
     r"(?:[ -]?(?P<scale>(?i:hundred|thousand|million|billion|trillion))\b|(?P<abbr>bn|mn|tn|trn|k|m|b)\b)?"
+    # "three hundred (and) fifty" is one figure, 350, not 300 and 50
+    rf"(?:(?<=(?i:hundred))\s+(?i:and\s+)?(?P<rest>\b(?i:{_WORDS})\b))?"
     r"(?:\s?(?P<pct>%|(?i:percent|per cent|percentage points?|pct)\b))?"
 )
 _SUFFIX = re.compile(
@@ -279,11 +281,16 @@ def _number(text: str, match: re.Match[str], source: bool) -> _Raw | NameNumber 
             return None
         base = float(WORD_VALUES.get(word) or _compound(word))
         step = 1.0
+        rest = match.group("rest")
+        if rest:  # "three hundred fifty": the hundreds and the rest, one figure
+            base = base * 100 + (WORD_VALUES.get(rest.lower()) or _compound(rest.lower()))
     else:
         base = float(num.replace(",", ""))
         decimals = len(num.split(".")[1]) if "." in num else 0
         step = 10.0**-decimals
     scale = _SCALE_WORDS.get((match.group("scale") or "").lower()) or _SCALE_ABBR.get((abbr or "").lower(), 1.0)
+    if match.group("rest"):
+        scale = 1.0  # the hundred is already in `base`
     currency = _CURRENCY_PREFIX.get(cur.strip()) if cur else None
     suffix = _SUFFIX.match(text, end)
     multiple = False
