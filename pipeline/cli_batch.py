@@ -7,7 +7,7 @@ Registered in pipeline.cli as the `batch` sub-app. pipeline.cli is imported insi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -183,21 +183,26 @@ def prepare_cmd(
         _say(f"next: `brief batch run {out}`, or `vllm run-batch` on each file and `brief batch import`")
 
 
-@batch_app.command("submit")
-def submit_cmd(job: JobArg) -> None:
-    """Upload the open round's request files and create their batches (safe to repeat)."""
-    from pipeline.batchjob import submit
-
+def _with_provider(job: Path, step: Callable[[Path, Any], Awaitable[JobStatus]]) -> JobStatus:
+    """Run one provider step (submit, status, cancel) with a Files/Batches client opened and closed around it."""
     settings = _settings(job)
 
     async def go() -> JobStatus:
         client = _batches_client(settings)
         try:
-            return await submit(job, client)
+            return await step(job, client)
         finally:
             await client.close()
 
-    _show(_run(go(), job).lines())
+    return _run(go(), job)
+
+
+@batch_app.command("submit")
+def submit_cmd(job: JobArg) -> None:
+    """Upload the open round's request files and create their batches (safe to repeat)."""
+    from pipeline.batchjob import submit
+
+    _show(_with_provider(job, submit).lines())
 
 
 @batch_app.command("status")
@@ -205,16 +210,7 @@ def status_cmd(job: JobArg) -> None:
     """Show the open round's batches (asking the provider) and the job's totals."""
     from pipeline.batchjob import failed_requests, status
 
-    settings = _settings(job)
-
-    async def go() -> JobStatus:
-        client = _batches_client(settings)
-        try:
-            return await status(job, client)
-        finally:
-            await client.close()
-
-    _show(_run(go(), job).lines())
+    _show(_with_provider(job, status).lines())
     try:
         failures = failed_requests(job)
     except BriefError as exc:
@@ -227,16 +223,7 @@ def cancel_cmd(job: JobArg) -> None:
     """Ask the provider to cancel the open round's batches (their finished lines stay collectable)."""
     from pipeline.batchjob import cancel
 
-    settings = _settings(job)
-
-    async def go() -> JobStatus:
-        client = _batches_client(settings)
-        try:
-            return await cancel(job, client)
-        finally:
-            await client.close()
-
-    _show(_run(go(), job).lines())
+    _show(_with_provider(job, cancel).lines())
 
 
 @batch_app.command("collect")
