@@ -299,6 +299,12 @@ def test_a_chinese_overview_is_rejected_like_an_untranslated_article(runner, tmp
     ],
 )
 def test_repetitive_or_untranslated_replies_are_rejected(reply: dict, rejected: bool) -> None:
-    from pipeline.model.english import english_check
+    from pipeline.model.english import language_problem, repetition_problem
 
-    assert (english_check(reply) is not None) is rejected
+    assert ((language_problem(reply) or repetition_problem(reply)) is not None) is rejected
+
+    assert (
+        (language_problem(reply) or repetition_problem(reply)) is not None
+        if rejected
+        else (language_problem(reply) is None and repetition_problem(reply) is None)
+    )

@@ -57,11 +57,6 @@ def repetition_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
-def english_check(data: dict[str, Any]) -> str | None:
-    """Reject replies still in the source language, and titles or points that are repetitive junk."""
-    return language_problem(data) or repetition_problem(data)
-
-
 def usable_term(item: Any) -> bool:
     """Whether a glossary item's English can stand (one that cannot is dropped, not the reply).
 
