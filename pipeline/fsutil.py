@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import itertools
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 # Temporaries are named by process and a counter (one exclusive open, no random names to draw);
@@ -48,6 +50,31 @@ def write_atomic(path: Path | str, text: str | bytes, *, durable: bool = False) 
             os.unlink(tmp)
         raise
     return True
+
+
+def write_atomic_pieces(path: Path | str, pieces: Iterable[str]) -> bool:
+    """write_atomic for a text made piece by piece (never held whole); False when the file held it already."""
+    fd, tmp = _temporary(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece.encode("utf-8"))
+        if _same_bytes(tmp, path):
+            os.unlink(tmp)
+            return False
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def _same_bytes(new: str, old: Path | str) -> bool:
+    try:
+        return filecmp.cmp(new, old, shallow=False)
+    except OSError:
+        return False
 
 
 def _temporary(path: Path | str) -> tuple[int, str]:

@@ -102,40 +102,75 @@ def _pick(counts: Counter[str]) -> str:
     return min(counts, key=lambda value: (-counts[value], len(value), value))
 
 
-def _choose_target(targets: Sequence[str]) -> tuple[str, dict[str, int]]:
-    by_norm: Counter[str] = Counter(" ".join(t.split()).casefold() for t in targets if t)
-    if not by_norm:
-        return "", {}
-    winner = _pick(by_norm)
-    spellings: Counter[str] = Counter(t for t in targets if t.casefold() == winner)
-    return _pick(spellings), dict(sorted(by_norm.items()))
+def _normal(target: str) -> str:
+    return " ".join(target.split()).casefold()
+
+
+class _Votes:
+    """Every entry seen for one term, as counts: memory follows the distinct renderings, not the articles."""
+
+    __slots__ = ("first", "seen", "targets", "sources", "kinds", "warnings", "articles")
+
+    def __init__(self, first: GlossaryEntry) -> None:
+        self.first = first
+        self.seen = 0
+        # Made at the second entry: most terms of a run occur once, and keep no Counters.
+        self.targets: Counter[str] | None = None
+        self.sources: Counter[str] = Counter()
+        self.kinds: Counter[str] | None = None
+        self.warnings: set[str] | None = None
+        self.articles: dict[str, None] = {}  # insertion-ordered set of article ids
+
+    def add(self, entry: GlossaryEntry) -> None:
+        self.seen += 1
+        self.sources[entry.source] += 1
+        if self.seen == 2:
+            first = self.first
+            self.targets, self.kinds, self.warnings = (
+                Counter([first.target]),
+                Counter([first.kind]),
+                set(first.warnings),
+            )
+        if self.seen >= 2:
+            assert self.targets is not None and self.kinds is not None and self.warnings is not None
+            self.targets[entry.target] += 1
+            self.kinds[entry.kind] += 1
+            self.warnings.update(entry.warnings)
+
+    def merged(self) -> tuple[GlossaryEntry, Conflict | None]:
+        first = self.first
+        if self.seen == 1 and _settled(first):
+            return first, None  # what the general case makes of it, without its Counters
+        targets = self.targets if self.targets is not None else Counter([first.target])
+        by_norm: Counter[str] = Counter()
+        for target, count in targets.items():
+            if target:
+                by_norm[_normal(target)] += count
+        if by_norm:
+            winner = _pick(by_norm)
+            target = _pick(Counter({t: n for t, n in targets.items() if t and _normal(t) == winner}))
+        else:
+            target = ""
+        conflict = (
+            Conflict(first.source_simplified, target, dict(sorted(by_norm.items()))) if len(by_norm) > 1 else None
+        )
+        entry = replace(
+            first,
+            source=_pick(self.sources),
+            target=target,
+            kind=cast(TermKind, _pick(self.kinds) if self.kinds is not None else first.kind),
+            warnings=tuple(sorted(self.warnings if self.warnings is not None else set(first.warnings))),
+        )
+        return entry, conflict
 
 
 def merge_entries(entries: Iterable[GlossaryEntry]) -> tuple[list[GlossaryEntry], list[Conflict]]:
     """Merge duplicates (by Simplified form) into one entry each, reporting target conflicts."""
-    groups: dict[str, list[GlossaryEntry]] = {}
+    glossary = RunGlossary()
     for entry in entries:
-        groups.setdefault(term_key(entry.source_simplified), []).append(entry)
-    merged: list[GlossaryEntry] = []
-    conflicts: list[Conflict] = []
-    for group in groups.values():
-        if len(group) == 1 and _settled(group[0]):
-            merged.append(group[0])  # what the general case makes of it, without its five Counters
-            continue
-        target, candidates = _choose_target([e.target for e in group])
-        if len(candidates) > 1:
-            conflicts.append(Conflict(group[0].source_simplified, target, candidates))
-        first = group[0]
-        merged.append(
-            replace(
-                first,
-                source=_pick(Counter(e.source for e in group)),
-                target=target,
-                kind=cast(TermKind, _pick(Counter(e.kind for e in group))),
-                warnings=tuple(sorted({w for e in group for w in e.warnings})),
-            )
-        )
-    return merged, conflicts
+        glossary.vote(entry)
+    terms, conflicts = glossary.finish()
+    return [t.entry for t in glossary.in_order()], conflicts
 
 
 def _settled(entry: GlossaryEntry) -> bool:
@@ -144,35 +179,72 @@ def _settled(entry: GlossaryEntry) -> bool:
     return " ".join(target.split()) == target and all(a < b for a, b in zip(warnings, warnings[1:], strict=False))
 
 
+class RunGlossary:
+    """The run's glossary, built one article at a time: one English rendering per term.
+
+    Two passes over the run's results: `add` each (votes), `finish` (the run's terms and the
+    conflicts), then `apply` to each result (its glossary in the chosen renderings). Offline
+    entries with no English do not vote, so they never override a model's rendering.
+    """
+
+    def __init__(self) -> None:
+        self._votes: dict[str, _Votes] = {}
+        self._chosen: dict[str, GlossaryEntry] | None = None
+        self._terms: list[RunTerm] = []
+
+    def vote(self, entry: GlossaryEntry, article_id: str | None = None) -> None:
+        key = term_key(entry.source_simplified)
+        votes = self._votes.get(key)
+        if votes is None:
+            votes = self._votes[key] = _Votes(entry)
+        votes.add(entry)
+        if article_id is not None:
+            votes.articles[article_id] = None
+
+    def add(self, result: ArticleResult) -> None:
+        for entry in result.glossary:
+            self.vote(entry, result.id)
+
+    def finish(self) -> tuple[list[RunTerm], list[Conflict]]:
+        """The run's terms (most shared first) and the conflicts, in the order the terms were first seen."""
+        chosen: dict[str, GlossaryEntry] = {}
+        conflicts: list[Conflict] = []
+        terms: list[RunTerm] = []
+        for key, votes in self._votes.items():
+            entry, conflict = votes.merged()
+            chosen[key] = entry
+            if conflict is not None:
+                conflicts.append(conflict)
+            terms.append(RunTerm(entry, sorted(votes.sources), list(votes.articles)))
+        self._chosen, self._terms = chosen, terms
+        ranked = sorted(terms, key=lambda t: (-len(t.articles), t.entry.source_simplified))
+        return ranked, conflicts
+
+    def in_order(self) -> list[RunTerm]:
+        """The terms in the order they were first seen (after finish)."""
+        return self._terms
+
+    def apply(self, result: ArticleResult) -> ArticleResult:
+        """The result with every term in the run's rendering (the same object when nothing changes)."""
+        assert self._chosen is not None, "finish() first"
+        glossary = []
+        for entry in result.glossary:
+            chosen = self._chosen[term_key(entry.source_simplified)]
+            same = entry.target == chosen.target and entry.kind == chosen.kind
+            glossary.append(entry if same else replace(entry, target=chosen.target, kind=chosen.kind))
+        return result if glossary == result.glossary else replace(result, glossary=glossary)
+
+
 def harmonise_run(results: Sequence[ArticleResult]) -> tuple[list[ArticleResult], list[RunTerm], list[Conflict]]:
     """Give every term one English rendering across the run: new results, the run's terms, the conflicts.
 
-    Offline entries with no English do not vote, so they never override a model's rendering.
     The results passed in are left as they are.
     """
-    merged, conflicts = merge_entries(e for r in results for e in r.glossary)
-    canonical = {term_key(e.source_simplified): e for e in merged}
-    harmonised: list[ArticleResult] = []
+    glossary = RunGlossary()
     for result in results:
-        glossary = []
-        for entry in result.glossary:
-            chosen = canonical[term_key(entry.source_simplified)]
-            same = entry.target == chosen.target and entry.kind == chosen.kind
-            glossary.append(entry if same else replace(entry, target=chosen.target, kind=chosen.kind))
-        harmonised.append(result if glossary == result.glossary else replace(result, glossary=glossary))
-    variants: dict[str, set[str]] = {}
-    articles: dict[str, dict[str, None]] = {}  # insertion-ordered set of article ids
-    for result in harmonised:
-        for entry in result.glossary:
-            key = term_key(entry.source_simplified)
-            variants.setdefault(key, set()).add(entry.source)
-            articles.setdefault(key, {})[result.id] = None
-    run_terms: list[RunTerm] = []
-    for entry in merged:
-        key = term_key(entry.source_simplified)
-        run_terms.append(RunTerm(entry, sorted(variants[key]), list(articles[key])))
-    run_terms.sort(key=lambda t: (-len(t.articles), t.entry.source_simplified))
-    return harmonised, run_terms, conflicts
+        glossary.add(result)
+    terms, conflicts = glossary.finish()
+    return [glossary.apply(r) for r in results], terms, conflicts
 
 
 def enrich_with_dictionary(entries: Iterable[GlossaryEntry], lexicon: Lexicon) -> list[GlossaryEntry]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable
 
 from pipeline.glossary import term_key
 from pipeline.records import ArticleResult, BriefingGroup
@@ -15,17 +15,21 @@ _MIN_TERMS = 3
 _MAX_POSTINGS = 64
 
 
-def _terms(result: ArticleResult) -> set[str]:
-    return {term_key(e.source_simplified) for e in result.glossary}
-
-
-def group_by_shared_terms(results: Sequence[ArticleResult]) -> list[BriefingGroup]:
+def group_by_shared_terms(results: Collection[ArticleResult]) -> list[BriefingGroup]:
     """Group articles whose glossaries overlap strongly; deterministic, in input order.
 
     Candidate pairs come from an inverted index (term -> articles), so articles that share no
     term are never compared: the cost follows the shared terms, not the square of the run.
+    Two passes over `results` (a list, or the run's spilled store): terms are held as small
+    numbers, and only the labels of multi-article groups count their terms.
     """
-    parent = list(range(len(results)))
+    numbers: dict[str, int] = {}
+    terms: list[frozenset[int]] = []
+    for result in results:
+        terms.append(
+            frozenset(numbers.setdefault(term_key(e.source_simplified), len(numbers)) for e in result.glossary)
+        )
+    parent = list(range(len(terms)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -33,8 +37,7 @@ def group_by_shared_terms(results: Sequence[ArticleResult]) -> list[BriefingGrou
             i = parent[i]
         return i
 
-    terms = [_terms(r) for r in results]
-    index: dict[str, list[int]] = {}
+    index: dict[int, list[int]] = {}
     for i, found in enumerate(terms):
         if len(found) >= _MIN_TERMS:
             for term in found:
@@ -46,34 +49,51 @@ def group_by_shared_terms(results: Sequence[ArticleResult]) -> list[BriefingGrou
         if len(found) < _MIN_TERMS:
             continue
         candidates = {j for term in found - common for j in index[term] if j > i}
-        shared = Counter({j: len(found & terms[j]) for j in candidates})
-        for j in sorted(shared):
-            if shared[j] / min(len(found), len(terms[j])) >= SAME_STORY_OVERLAP:
+        for j in sorted(candidates):
+            if len(found & terms[j]) / min(len(found), len(terms[j])) >= SAME_STORY_OVERLAP:
                 parent[find(j)] = find(i)
-    members: dict[int, list[ArticleResult]] = {}
+    del index, terms
+    sizes = Counter(find(i) for i in range(len(parent)))
+    groups: dict[int, _Group] = {}
     for i, result in enumerate(results):
-        members.setdefault(find(i), []).append(result)
-    return [BriefingGroup(_label(group), [r.id for r in group]) for group in members.values()]
+        root = find(i)
+        group = groups.get(root)
+        if group is None:
+            group = groups[root] = _Group(result.title)
+        group.add(result, counted=sizes[root] > 1)
+    return [BriefingGroup(g.label(), g.ids) for g in groups.values()]
 
 
-def _label(group: list[ArticleResult]) -> str:
-    if len(group) == 1:
-        return group[0].title
-    # Sorted, so that ties are broken the same way in every process (sets follow the hash seed).
-    shared = Counter(t for r in group for t in sorted({e.target or e.source for e in r.glossary}))
-    common = [t for t, n in shared.most_common(3) if n > 1]
-    return "Related coverage: " + ", ".join(common) if common else group[0].title
+class _Group:
+    """One story group as its members stream past: their ids and, for a shared story, their terms."""
+
+    def __init__(self, first_title: str) -> None:
+        self.first_title = first_title
+        self.ids: list[str] = []
+        self.shared: Counter[str] = Counter()
+
+    def add(self, result: ArticleResult, counted: bool) -> None:
+        self.ids.append(result.id)
+        if counted:
+            # Sorted, so that ties are broken the same way in every process (sets follow the hash seed).
+            self.shared.update(sorted({e.target or e.source for e in result.glossary}))
+
+    def label(self) -> str:
+        if len(self.ids) == 1:
+            return self.first_title
+        common = [t for t, n in self.shared.most_common(3) if n > 1]
+        return "Related coverage: " + ", ".join(common) if common else self.first_title
 
 
-def complete_groups(groups: list[BriefingGroup], results: Sequence[ArticleResult]) -> list[BriefingGroup]:
+def complete_groups(groups: list[BriefingGroup], results: Iterable[ArticleResult]) -> list[BriefingGroup]:
     """Keep each article in exactly one group, whatever the model answered."""
-    known = {r.id for r in results}
+    titles = {r.id: r.title for r in results}
     seen: set[str] = set()
     cleaned: list[BriefingGroup] = []
     for group in groups:
-        ids = [i for i in group.article_ids if i in known and i not in seen]
+        ids = [i for i in group.article_ids if i in titles and i not in seen]
         seen.update(ids)
         if ids:
             cleaned.append(BriefingGroup(group.label, ids))
-    cleaned += [BriefingGroup(r.title, [r.id]) for r in results if r.id not in seen]
+    cleaned += [BriefingGroup(title, [doc_id]) for doc_id, title in titles.items() if doc_id not in seen]
     return cleaned

@@ -32,6 +32,16 @@ def canonical(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+def compact(data: Any) -> bytes:
+    """UTF-8 of json.dumps(data, ensure_ascii=False, separators=(",", ":")): keys in their own order."""
+    if _orjson is not None and _plain(data, 0):
+        try:
+            return bytes(_orjson.dumps(data))
+        except TypeError:
+            pass
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def indented(data: Any) -> str:
     """json.dumps(data, ensure_ascii=False, indent=2)."""
     if _orjson is not None and _plain(data, 0):

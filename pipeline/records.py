@@ -202,6 +202,7 @@ class Briefing:
     prompt: dict[str, str] | None = None
     error: str | None = None  # why there is no model overview, when there is none
     checks: tuple[CheckFlag, ...] = ()
+    covered: tuple[str, ...] = ()  # ids of the articles the overview was written from (sent in the request)
 
 
 @dataclass
@@ -228,13 +229,14 @@ class InputReport:
 
 @dataclass
 class RunReport:
-    """The whole run: per-input rows, the results, and totals for run.json."""
+    """The whole run: per-input rows and totals for run.json (the results themselves go to a ResultStore)."""
 
     mode: str
     model: str | None
     endpoint: str | None
     inputs: list[InputReport] = field(default_factory=list)
-    results: list[ArticleResult] = field(default_factory=list)
+    documents: int = 0  # results kept (stories of inputs that succeeded, and of partly failed ones)
+    dropped_terms: int = 0
     briefing_usage: Usage = field(default_factory=Usage)
     briefing_error: str | None = None
     fatal_error: str | None = None  # an error that stopped the run (a rejected key, say)
@@ -270,9 +272,9 @@ class RunReport:
             "inputs": len(self.inputs),
             "ok": sum(1 for i in self.inputs if i.status == "ok"),
             "failed": sum(1 for i in self.inputs if i.status == "failed"),
-            "documents": len(self.results),
+            "documents": self.documents,
             **usage.to_json(),
-            "dropped_terms": sum(r.dropped_terms for r in self.results),
+            "dropped_terms": self.dropped_terms,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 

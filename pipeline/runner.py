@@ -12,14 +12,16 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pipeline.checks.review import check_briefing_overview, check_totals, review_run_names
+from pipeline.checks.review import RunNameReview, check_briefing_overview, check_totals
 from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, EndpointUnavailable, InputError
-from pipeline.glossary import Conflict, RunTerm, harmonise_run
+from pipeline.glossary import Conflict, RunGlossary, RunTerm
 from pipeline.records import ArticleResult, Briefing, Document, InputReport, RawInput, RunReport, Usage
+from pipeline.results import ResultStore
 from pipeline.terminal import one_line
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ class Summarizer(Protocol):
 
     async def summarize(self, doc: Document) -> ArticleResult: ...
 
-    async def briefing(self, results: Sequence[ArticleResult]) -> Briefing: ...
+    async def briefing(self, results: Collection[ArticleResult]) -> Briefing:
+        """The run's briefing; `results` may be a spilled store: read it as often as needed, never hold it."""
 
     def fingerprint(self) -> str | None:
         """What decides a result besides the input bytes; None when results are not worth caching."""
@@ -50,9 +53,10 @@ class Summarizer(Protocol):
 
 @dataclass
 class RunOutcome:
-    """What the sinks receive at the end: the manifest, the harmonised glossary and the briefing."""
+    """What the sinks receive at the end: the manifest, the results, the harmonised glossary and the briefing."""
 
     report: RunReport
+    results: ResultStore = field(default_factory=ResultStore)  # harmonised and reviewed, in id order
     terms: list[RunTerm] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     briefing: Briefing | None = None
@@ -62,7 +66,7 @@ class Sink(Protocol):
     """Where results go: a folder of files, stdout, run.json."""
 
     def article(self, result: ArticleResult) -> None:
-        """Take one finished, harmonised article (each exactly once)."""
+        """Take one finished, harmonised article (each exactly once, in id order, before `finish`)."""
 
     def finish(self, outcome: RunOutcome) -> None:
         """Take the run: its glossary, briefing and manifest."""
@@ -92,11 +96,16 @@ class Runner:
     total: int | None = None  # inputs expected, when the sources know it (for progress)
     strict: bool = False  # an article with unverified statements fails its input (--strict)
     pinyin_of: Callable[[str], str] | None = None  # for the run-level name check
+    spill_after: int | None = None  # results held as objects before they go to a temporary file (None: SPILL_AFTER)
     _fatal: BriefError | None = None
+    _store: ResultStore = field(init=False)
+    _settled: asyncio.Future[_Settled] | None = field(default=None, init=False)
+    _sinks_done: asyncio.Future[None] | None = field(default=None, init=False)
 
     async def run(self, inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> RunReport:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
         report = RunReport(self.summarizer.mode, self.summarizer.model, self.endpoint)
+        self._store = ResultStore(spill_after=self.spill_after)
         started = time.monotonic()
         gate = asyncio.Semaphore(self.max_parallel_inputs)
         # Only unfinished tasks are held (a finished one leaves the set): 100,000 inputs, not 100,000 tasks.
@@ -139,6 +148,9 @@ class Runner:
                 report.fatal_exit_code = self._fatal.exit_code
             await self._finish(report, interrupted=False)
         except asyncio.CancelledError:
+            if self._sinks_done is not None:  # the run was complete: its last writes finish, then the stop
+                await asyncio.shield(self._sinks_done)
+                raise
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -151,6 +163,7 @@ class Runner:
             raise
         finally:
             report.elapsed_s = time.monotonic() - started
+            self._store.close()
         return report
 
     def _skip(self, row: InputReport) -> None:
@@ -170,7 +183,9 @@ class Runner:
             errors: list[str] = []
             reused = results is not None
             if results is None:
-                results, errors = await self._summarize_all(self.ingest(raw, doc_id))
+                # In a thread: cleaning a long article takes milliseconds, and the first one loads OpenCC's tables.
+                documents = await asyncio.to_thread(self.ingest, raw, doc_id)
+                results, errors = await self._summarize_all(documents)
                 if self.results_cache and key and not errors:
                     self.results_cache.put(key, {"results": [r.to_json() for r in results]})
             for result in results:  # stories that succeeded are kept even when a sibling failed
@@ -179,7 +194,9 @@ class Runner:
                 # while the article keeps the record of what producing it cost.
                 calls = result.usage.requests + result.usage.cache_hits
                 row.usage = row.usage + (Usage(cache_hits=calls) if reused else result.usage)
-                report.results.append(result)
+                report.documents += 1
+                report.dropped_terms += result.dropped_terms
+                self._store.add(result)
             if errors:
                 raise _DocumentsFailed("; ".join(errors))
             unverified = [r for r in results if r.checks]
@@ -246,25 +263,61 @@ class Runner:
             raise
 
     async def _finish(self, report: RunReport, interrupted: bool) -> None:
-        """Harmonise the glossary over the run, ask for the briefing, hand everything to the sinks."""
-        before = sorted(report.results, key=lambda r: r.id)
-        results, terms, conflicts = harmonise_run(before)
-        results = review_run_names(before, results, [t.entry for t in terms], self.pinyin_of)
-        report.results = results
-        report.glossary_conflicts = [c.to_json() for c in conflicts]
+        """Harmonise the glossary over the run, write the articles, ask for the briefing, finish the sinks.
+
+        The passes over the results run in a thread (the loop stays free), once: after a Ctrl-C
+        during them, the interrupted run's finish waits for the same work instead of redoing it.
+        """
+        if self._settled is None:
+            self._settled = asyncio.ensure_future(asyncio.to_thread(self._settle, report))
+        settled = await asyncio.shield(self._settled)
+        if self._store.errors:
+            for line in self._store.errors:
+                log.warning("%s", line)
         briefing = None
-        if not interrupted and self._fatal is None and results:
-            briefing = await self._briefing(results, report)
+        if not interrupted and self._fatal is None and len(settled.results):
+            briefing = await self._briefing(settled.results, report)
         if self.client_stats:
             report.client_stats = self.client_stats()
-        report.checks = check_totals(results, briefing.checks if briefing else ())
-        outcome = RunOutcome(report, terms, conflicts, briefing)
+        overview_checks = briefing.checks if briefing else ()
+        report.checks = check_totals(settled.flag_kinds, settled.flagged_articles, overview_checks)
+        outcome = RunOutcome(report, settled.results, settled.terms, settled.conflicts, briefing)
+        self._sinks_done = asyncio.ensure_future(asyncio.to_thread(self._finish_sinks, outcome))
+        await asyncio.shield(self._sinks_done)
+
+    def _finish_sinks(self, outcome: RunOutcome) -> None:
         for sink in self.sinks:
-            for result in results:
-                sink.article(result)
             sink.finish(outcome)
 
-    async def _briefing(self, results: list[ArticleResult], report: RunReport) -> Briefing:
+    def _settle(self, report: RunReport) -> _Settled:
+        """Three passes over the finished results: the glossary's votes, the names, then each final article.
+
+        Each final article goes to every sink at once and into a second store (the briefing reads it).
+        """
+        store = self._store
+        glossary = RunGlossary()
+        for result in store:
+            glossary.add(result)
+        terms, conflicts = glossary.finish()
+        report.glossary_conflicts = [c.to_json() for c in conflicts]
+        names = RunNameReview([t.entry for t in terms], self.pinyin_of)
+        for result in store:
+            names.add(result)
+        final = ResultStore(spill_after=self.spill_after)
+        kinds: Counter[str] = Counter()
+        flagged = 0
+        for before in store:
+            result = names.review(before, glossary.apply(before))
+            final.add(result)
+            kinds.update(flag.kind for flag in result.checks)
+            flagged += bool(result.checks)
+            for sink in self.sinks:
+                sink.article(result)
+        store.close()
+        self._store = final
+        return _Settled(final, terms, conflicts, kinds, flagged)
+
+    async def _briefing(self, results: ResultStore, report: RunReport) -> Briefing:
         try:
             briefing = await self.summarizer.briefing(results)
         except BriefError as exc:
@@ -273,13 +326,26 @@ class Runner:
             report.briefing_error = one_line(f"briefing: {exc}")
             if self.on_error:
                 self.on_error(report.briefing_error)
-            return Briefing(f"(No overview: {report.briefing_error})", group_by_shared_terms(results), error=str(exc))
+            groups = await asyncio.to_thread(group_by_shared_terms, results)
+            return Briefing(f"(No overview: {report.briefing_error})", groups, error=str(exc))
         report.briefing_usage = briefing.usage
         if self.summarizer.mode == "model":  # the offline overview is brief's own sentence, not a claim
-            checks = check_briefing_overview(briefing.overview, results)
+            covered = [r for r in map(results.get, briefing.covered) if r is not None]
+            checks = check_briefing_overview(briefing.overview, covered)
             if checks:
                 briefing = replace(briefing, checks=checks)
         return briefing
+
+
+@dataclass
+class _Settled:
+    """The run's results after the end's passes, and what they add up to."""
+
+    results: ResultStore
+    terms: list[RunTerm]
+    conflicts: list[Conflict]
+    flag_kinds: Counter[str]
+    flagged_articles: int
 
 
 class _DocumentsFailed(BriefError):

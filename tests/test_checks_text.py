@@ -275,3 +275,13 @@ def test_malformed_glossary_items_are_ignored() -> None:
     glossary: list[Any] = [("only-two", "parts"), ("", "Empty", "person"), LAM]
     flags = check_article("", {"summary": "Lin郑月娥 spoke."}, glossary)
     assert [f.suggestions for f in flags] == [("Lam Cheng Yuet-ngor",)]
+
+
+def test_a_name_every_article_uses_names_five_of_them_then_others() -> None:
+    users = [ArticleProse(f"a{n}", {"summary": "Lam Cheng Yuet-ngor spoke."}, [LAM_TRAD]) for n in range(9)]
+    odd = ArticleProse("z", {"summary": "Carrie Lam spoke."}, [("林鄭月娥", "Carrie Lam", "person")])
+    result = check_run_names([*users, odd], [LAM_TRAD], pinyin_of=pinyin_of)
+    (flag,) = result["z"]
+    assert flag.message.endswith("used in a0, a1, a2, a3, a4, others")
+    few = check_run_names([*users[:2], odd], [LAM_TRAD], pinyin_of=pinyin_of)
+    assert few["z"][0].message.endswith("used in a0, a1")

@@ -113,3 +113,21 @@ def test_offline_runs_the_same_checks_on_what_it_writes(tmp_path):
     assert result.exit_code == 0
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["checks"]["articles_unverified"] == 0  # extracted sentences carry the source's own figures
+
+
+def test_an_overview_figure_no_article_gave_is_flagged(tmp_path):
+    def invented_overview(body: dict[str, Any]) -> str:
+        data = json.loads(model(fixed=True)(body))
+        if prompt_kind(body) == "briefing":
+            data["overview"] = "Earlier rounds used HK$20 billion; HK$900 billion was also pledged."
+        return json.dumps(data, ensure_ascii=False)
+
+    with FakeOpenAI(responder=invented_overview) as fake:
+        assert run(tmp_path, fake).exit_code == 0
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["checks"]["overview"] == 1
+    briefing = (tmp_path / "out" / "briefing.md").read_text()
+    assert (
+        '"HK$900 billion" does not match any figure' in briefing
+        and 'HK$20 billion"' not in briefing.split("## Checks")[1]
+    )

@@ -18,7 +18,7 @@ from pipeline import fsutil
 from pipeline.cache import cache_key
 from pipeline.dictionary import Dictionary
 from pipeline.ingest.tokens import _parse_line_by_line, parse_bpe_ranks
-from pipeline.jsonbytes import canonical, indented
+from pipeline.jsonbytes import canonical, compact, indented
 from pipeline.output.folder import OWNED_LIST, OutputFolder
 from pipeline.output.markdown import code, inline
 from pipeline.output.render import render_article
@@ -138,6 +138,15 @@ def test_json_bytes_are_json_s_own(data: Any) -> None:
         found = type(exc)
     assert found == expected
     assert indented(data) == json.dumps(data, ensure_ascii=False, indent=2)
+    try:
+        in_order: Any = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    except ValueError as exc:
+        in_order = type(exc)
+    try:
+        found = compact(data)
+    except ValueError as exc:
+        found = type(exc)
+    assert found == in_order
 
 
 def test_a_known_key_has_not_moved() -> None:

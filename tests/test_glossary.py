@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.glossary import enrich_with_dictionary, harmonise_run, merge_entries, verify_terms
 from pipeline.records import ArticleResult, Document, GlossaryEntry
+from pipeline.results import ResultStore
 
 # A tiny Traditional→Simplified table keeps these tests independent of OpenCC.
 _T2S = str.maketrans({"義": "义", "問": "问", "偉": "伟", "達": "达", "黃": "黄", "勳": "勋"})
@@ -137,3 +138,52 @@ def test_briefing_request_of_a_huge_run_stays_within_its_budget() -> None:
     assert sum(len(json.dumps(item, ensure_ascii=False)) + 2 for item in items) <= _BRIEFING_BUDGET_TOKENS
     few = _briefing_items(results[:3], len)
     assert [set(item) for item in few] == [{"id", "title", "summary"}] * 3
+
+
+def test_a_huge_run_s_briefing_never_counts_more_than_the_byte_bound() -> None:
+    from pipeline.model.briefing import _BRIEFING_BUDGET_TOKENS, _MAX_BYTES_PER_TOKEN, _briefing_items
+
+    results = ResultStore(
+        (
+            ArticleResult(f"a{n:05d}", "s", "model", "zh", "simplified", f"Title {n} about chips", "S" * 400, [], [])
+            for n in range(5000)
+        ),
+        spill_after=100,
+    )
+    counted: list[int] = []
+
+    def count(text: str) -> int:
+        counted.append(len(text.encode("utf-8")))
+        return len(text)
+
+    items = _briefing_items(results, count)
+    assert 0 < len(items) < 5000 and set(items[0]) == {"id", "title"}
+    assert max(counted) <= _BRIEFING_BUDGET_TOKENS * _MAX_BYTES_PER_TOKEN  # never the whole run's text at once
+    assert len(counted) <= len(items) + 1  # one count per title kept, and the one that overflowed
+
+
+def _story(doc_id: str, title: str, terms: list[tuple[str, str]]) -> ArticleResult:
+    glossary = [GlossaryEntry(source, source, target, "term") for source, target in terms]
+    return ArticleResult(doc_id, f"{doc_id}.txt", "model", "zh", "simplified", title, "S.", [], glossary)
+
+
+@pytest.mark.parametrize("spill_after", [100, 0])
+def test_articles_sharing_most_terms_are_one_story(spill_after: int) -> None:
+    from pipeline.grouping import group_by_shared_terms
+
+    chips = [("芯片", "chips"), ("出口", "export"), ("管制", "controls"), ("英伟达", "Nvidia")]
+    results = ResultStore(
+        [
+            _story("a", "Chips one", chips),
+            _story("b", "Lone story", [("火箭", "rocket"), ("发射", "launch"), ("卫星", "satellite")]),
+            _story("c", "Chips two", [*chips[:3], ("美国", "United States")]),
+            _story("d", "Too few terms", chips[:2]),
+        ],
+        spill_after=spill_after,
+    )
+    groups = group_by_shared_terms(results)
+    assert [(g.label, g.article_ids) for g in groups] == [
+        ("Related coverage: chips, controls, export", ["a", "c"]),
+        ("Lone story", ["b"]),
+        ("Too few terms", ["d"]),
+    ]

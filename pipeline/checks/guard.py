@@ -66,46 +66,81 @@ def check_run_names(
     articles: Sequence[ArticleProse], glossary: Sequence[GlossaryItem], *, pinyin_of: PinyinOf | None = None
 ) -> dict[str, list[CheckFlag]]:
     """Flag, per article id, names rendered otherwise than the run glossary (and than other articles)."""
-    terms = [t for t in build_terms(glossary) if t.kind in NAME_KINDS and t.target]
-    # Every article against every run term: terms are found by form (not tried one by one), the
-    # readings looked up once (NameCheck), and "used in" lists made only for a flag.
-    by_form: dict[str, list[int]] = {}
-    for index, term in enumerate(terms):
-        for form in term.forms:
-            by_form.setdefault(form, []).append(index)
-    variants: dict[str, list[str]] = {t.source: [] for t in terms}
+    review = RunNames(glossary, pinyin_of=pinyin_of)
     for article in articles:
+        review.add(article)
+    result: dict[str, list[CheckFlag]] = {}
+    for article in articles:
+        flags = review.check(article)
+        if flags:
+            result[article.id] = flags
+    return result
+
+
+# Articles named in a flag's "used in …": a name every article uses would otherwise list them all.
+_USERS_NAMED = 5
+
+
+class RunNames:
+    """The run-level name check in two passes: `add` every article, then `check` each.
+
+    Every article against every run term: terms are found by form (not tried one by one), the
+    readings looked up once (NameCheck), and "used in" lists made only for a flag. Memory follows
+    the run's name terms, not its articles.
+    """
+
+    def __init__(self, glossary: Sequence[GlossaryItem], *, pinyin_of: PinyinOf | None = None) -> None:
+        self.terms = [t for t in build_terms(glossary) if t.kind in NAME_KINDS and t.target]
+        self._by_form: dict[str, list[int]] = {}
+        for index, term in enumerate(self.terms):
+            for form in term.forms:
+                self._by_form.setdefault(form, []).append(index)
+        self._variants: dict[str, list[str]] = {t.source: [] for t in self.terms}
+        self._users: dict[str, list[str]] = {t.source: [] for t in self.terms}
+        self._user_counts: dict[str, int] = dict.fromkeys(self._users, 0)
+        self._names = NameCheck(self.terms, pinyin_of)
+
+    def add(self, article: ArticleProse) -> None:
+        """First pass: the renderings the article's own glossary uses, and the run terms its prose uses."""
+        if not self.terms:
+            return
         for own in build_terms(article.glossary):
             if not own.target:
                 continue
-            for index in sorted({i for form in own.forms for i in by_form.get(form, ())}):
-                term = terms[index]
-                if own.target != term.target and own.target not in variants[term.source]:
-                    variants[term.source].append(own.target)
-    users: dict[str, list[str]] = {t.source: [] for t in terms}
-    for article in articles:
+            for index in sorted({i for form in own.forms for i in self._by_form.get(form, ())}):
+                term = self.terms[index]
+                if own.target != term.target and own.target not in self._variants[term.source]:
+                    self._variants[term.source].append(own.target)
         prose = "\n".join(text for _, text in iter_fields(article.fields))
-        for term in terms:
+        for term in self.terms:
             if term.target in prose:
-                users[term.source].append(article.id)
-    names = NameCheck(terms, pinyin_of)
-    result: dict[str, list[CheckFlag]] = {}
-    for article in articles:
-        flags = names.check(article.fields, variants, _Elsewhere(users, article.id))
-        if flags:
-            result[article.id] = _ordered(article.fields, flags)
-    return result
+                self._user_counts[term.source] += 1
+                if len(self._users[term.source]) <= _USERS_NAMED:
+                    self._users[term.source].append(article.id)
+
+    def check(self, article: ArticleProse) -> list[CheckFlag]:
+        """Second pass: the article's flags, in reading order."""
+        if not self.terms:
+            return []
+        elsewhere = _Elsewhere(self._users, self._user_counts, article.id)
+        flags = self._names.check(article.fields, self._variants, elsewhere)
+        return _ordered(article.fields, flags) if flags else []
 
 
 class _Elsewhere(Mapping[str, list[str]]):
     """source -> ids of the other articles that use the glossary rendering, made when asked for."""
 
-    def __init__(self, users: dict[str, list[str]], article_id: str) -> None:
+    def __init__(self, users: dict[str, list[str]], counts: dict[str, int], article_id: str) -> None:
         self.users = users
+        self.counts = counts
         self.article_id = article_id
 
     def __getitem__(self, source: str) -> list[str]:
-        return [i for i in self.users[source] if i != self.article_id]
+        others = [i for i in self.users[source] if i != self.article_id]
+        named = others[:_USERS_NAMED]
+        unkept = self.counts[source] - len(self.users[source])  # one of them may be this article
+        more = len(others) > len(named) or unkept > (0 if len(others) < len(self.users[source]) else 1)
+        return [*named, "others"] if more else named
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.users)

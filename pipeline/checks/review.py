@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from pipeline.checks.guard import ArticleProse, check_article, check_overview, check_run_names
+from pipeline.checks.guard import ArticleProse, RunNames, check_article, check_overview, check_run_names
 from pipeline.records import ArticleResult, CheckFlag, Document
 
 PinyinOf = Callable[[str], str]
@@ -41,8 +41,7 @@ def review_run_names(
     pinyin_of: PinyinOf | None = None,
 ) -> list[ArticleResult]:
     """One rendering per entity across the run's prose: flag articles that use another (after harmonising)."""
-    prose = [ArticleProse(r.id, article_fields(r), r.glossary) for r in before]
-    found = check_run_names(prose, glossary, pinyin_of=pinyin_of)
+    found = check_run_names([_prose(r) for r in before], glossary, pinyin_of=pinyin_of)
     reviewed = []
     for result in after:
         extra = [f for f in found.get(result.id, []) if f not in result.checks]
@@ -50,18 +49,38 @@ def review_run_names(
     return reviewed
 
 
+class RunNameReview:
+    """review_run_names in two passes over a run too large to hold: `add` each result, then `review` each."""
+
+    def __init__(self, glossary: Sequence[Any], pinyin_of: PinyinOf | None = None) -> None:
+        self._names = RunNames(glossary, pinyin_of=pinyin_of)
+
+    def add(self, before: ArticleResult) -> None:
+        self._names.add(_prose(before))
+
+    def review(self, before: ArticleResult, after: ArticleResult) -> ArticleResult:
+        """`after` (the harmonised result) with the flags its original prose earns."""
+        extra = [f for f in self._names.check(_prose(before)) if f not in after.checks]
+        return replace(after, checks=(*after.checks, *extra)) if extra else after
+
+
+def _prose(result: ArticleResult) -> ArticleProse:
+    return ArticleProse(result.id, article_fields(result), result.glossary)
+
+
 def check_briefing_overview(overview: str, results: Sequence[ArticleResult]) -> tuple[CheckFlag, ...]:
-    """The overview may say only what the articles' English summaries say."""
+    """The overview may say only what the summaries of the articles it was written from say."""
     sources = [" ".join([r.title, r.summary, *r.key_points]) for r in results]
     return tuple(check_overview(overview, sources))
 
 
-def check_totals(results: Sequence[ArticleResult], overview_checks: Sequence[CheckFlag] = ()) -> dict[str, int]:
-    """run.json's checks: flags by kind, and how many articles carry any."""
-    kinds = Counter(flag.kind for r in results for flag in r.checks)
-    kinds.update(flag.kind for flag in overview_checks)
+def check_totals(
+    kinds: Counter[str], flagged_articles: int, overview_checks: Sequence[CheckFlag] = ()
+) -> dict[str, int]:
+    """run.json's checks: flags by kind (articles' and the overview's), and how many articles carry any."""
+    kinds = kinds + Counter(flag.kind for flag in overview_checks)
     return {
-        "articles_unverified": sum(1 for r in results if r.checks),
+        "articles_unverified": flagged_articles,
         "number": kinds["number"],
         "untranslated": kinds["untranslated"],
         "name": kinds["name"],

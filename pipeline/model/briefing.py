@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from pipeline.grouping import complete_groups
@@ -16,22 +17,53 @@ from pipeline.records import ArticleResult, Briefing, BriefingGroup
 _BRIEFING_BUDGET_TOKENS = 6000
 
 
+# A token is at least one byte, and in prose seldom more than this many: a longer text is over budget
+# without loading the tokenizer (and the request of a huge run is built without holding every summary).
+_MAX_BYTES_PER_TOKEN = 8
+
+
 def _fits(items: list[dict[str, str]], count_tokens: Any) -> bool:
-    text = json.dumps(items, ensure_ascii=False)
-    # A token is at least one byte, so a short text fits without loading the tokenizer.
-    return len(text.encode("utf-8")) <= _BRIEFING_BUDGET_TOKENS or count_tokens(text) <= _BRIEFING_BUDGET_TOKENS
+    size = len(json.dumps(items, ensure_ascii=False).encode("utf-8"))
+    if size <= _BRIEFING_BUDGET_TOKENS:
+        return True
+    return (
+        size <= _BRIEFING_BUDGET_TOKENS * _MAX_BYTES_PER_TOKEN
+        and count_tokens(json.dumps(items, ensure_ascii=False)) <= _BRIEFING_BUDGET_TOKENS
+    )
 
 
-def _briefing_items(results: Sequence[ArticleResult], count_tokens: Any) -> list[dict[str, str]]:
+def _prefix(results: Iterable[ArticleResult], item: Any) -> tuple[list[dict[str, str]], bool]:
+    """Items while their JSON is within the byte bound; and whether every result made one."""
+    items: list[dict[str, str]] = []
+    size = 2
+    for result in results:
+        entry = item(result)
+        size += len(json.dumps(entry, ensure_ascii=False).encode("utf-8")) + 2
+        if size > _BRIEFING_BUDGET_TOKENS * _MAX_BYTES_PER_TOKEN:
+            return items, False
+        items.append(entry)
+    return items, True
+
+
+def _full(result: ArticleResult) -> dict[str, str]:
+    return {"id": result.id, "title": result.title, "summary": result.summary}
+
+
+def _title(result: ArticleResult) -> dict[str, str]:
+    return {"id": result.id, "title": result.title}
+
+
+def _briefing_items(results: Iterable[ArticleResult], count_tokens: Any) -> list[dict[str, str]]:
     """Summaries when they fit the budget, else titles; for very large runs, as many titles as fit.
 
+    `results` is read at most twice and never held whole (it may be the run's spilled store).
     Articles left out of the request still get their section in the briefing (complete_groups).
     """
-    full = [{"id": r.id, "title": r.title, "summary": r.summary} for r in results]
-    if _fits(full, count_tokens):
+    full, whole = _prefix(results, _full)
+    if whole and _fits(full, count_tokens):
         return full
-    titles = [{"id": r.id, "title": r.title} for r in results]
-    if _fits(titles, count_tokens):
+    titles, whole = _prefix(results, _title)
+    if whole and _fits(titles, count_tokens):
         return titles
     kept: list[dict[str, str]] = []
     used = 0
@@ -43,14 +75,12 @@ def _briefing_items(results: Sequence[ArticleResult], count_tokens: Any) -> list
     return kept
 
 
-def briefing_request(
-    prompt: Prompt, results: Sequence[ArticleResult], count_tokens: Any, max_tokens: int, temperature: float
-) -> JsonRequest:
-    items = json.dumps(_briefing_items(results, count_tokens), ensure_ascii=False, indent=1)
+def briefing_request(prompt: Prompt, items: list[dict[str, str]], max_tokens: int, temperature: float) -> JsonRequest:
+    text = json.dumps(items, ensure_ascii=False, indent=1)
     return JsonRequest(
         prompt_id=prompt.id,
         prompt_hash=prompt.hash,
-        messages=prompt.messages({}, {"articles_json": delimit(items, "articles")}),
+        messages=prompt.messages({}, {"articles_json": delimit(text, "articles")}),
         schema_name=prompt.name,
         schema=prompt.schema,
         max_tokens=max_tokens,
@@ -62,13 +92,20 @@ def briefing_request(
 async def model_briefing(
     client: ModelClient,
     prompt: Prompt,
-    results: Sequence[ArticleResult],
+    results: Collection[ArticleResult],
     count_tokens: Any,
     max_tokens: int,
     temperature: float,
 ) -> Briefing:
-    """Ask the model for the overview and the story groups (one request)."""
-    request = briefing_request(prompt, results, count_tokens, max_tokens, temperature)
+    """Ask the model for the overview and the story groups (one request).
+
+    `results` may be the run's spilled store: it is read a few times, never held whole.
+    """
+    # In threads: on a large run, reading every result (and counting tokens) would stall the loop.
+    items = await asyncio.to_thread(_briefing_items, results, count_tokens)
+    request = briefing_request(prompt, items, max_tokens, temperature)
     result = await client.complete_json(request)
     groups = [BriefingGroup(str(g["label"]), [str(a) for a in g["articles"]]) for g in result.data["groups"]]
-    return Briefing(result.data["overview"], complete_groups(groups, results), result.usage, prompt.record())
+    groups = await asyncio.to_thread(complete_groups, groups, results)
+    covered = tuple(item["id"] for item in items)
+    return Briefing(result.data["overview"], groups, result.usage, prompt.record(), covered=covered)

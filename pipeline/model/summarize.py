@@ -6,7 +6,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -107,7 +107,8 @@ class ModelSummarizer:
         return self._fingerprint
 
     async def summarize(self, doc: Document) -> ArticleResult:
-        pieces = split_balanced(doc.text, self.options.max_chunk_tokens, self.count_tokens)
+        # In a thread: counting a long article's tokens takes milliseconds (and the first count loads the tokenizer).
+        pieces = await asyncio.to_thread(split_balanced, doc.text, self.options.max_chunk_tokens, self.count_tokens)
         # Chunks go out together: the client's semaphore is the one bound on requests in flight.
         mapped = await asyncio.gather(
             *(self._map(doc, piece, i, len(pieces), tokens) for i, (piece, tokens) in enumerate(pieces))
@@ -174,7 +175,7 @@ class ModelSummarizer:
             checks=verified.checks,
         )
 
-    async def briefing(self, results: Sequence[ArticleResult]) -> Briefing:
+    async def briefing(self, results: Collection[ArticleResult]) -> Briefing:
         return await model_briefing(
             self.client,
             self.briefing_prompt,

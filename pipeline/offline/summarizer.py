@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import replace
 
 from pipeline.dictionary import Dictionary
@@ -13,7 +13,7 @@ from pipeline.languages import profile
 from pipeline.records import ArticleResult, Briefing, Document
 
 
-def offline_overview(results: Sequence[ArticleResult]) -> str:
+def offline_overview(results: Collection[ArticleResult]) -> str:
     """Say what an offline run found, from the glossaries alone."""
     counts = Counter(f"{e.source} ({e.target})" if e.target else e.source for r in results for e in r.glossary[:10])
     top = ", ".join(term for term, _ in counts.most_common(12))
@@ -21,6 +21,15 @@ def offline_overview(results: Sequence[ArticleResult]) -> str:
         f"Offline keyword triage of {len(results)} article(s); no model summarised them. "
         f"Most frequent key terms: {top or 'none found'}."
     )
+
+
+def _triage(doc: Document, dictionary: Dictionary | None) -> ArticleResult:
+    from pipeline.checks.review import check_offline
+    from pipeline.offline.triage import summarize_offline
+
+    result = replace(summarize_offline(doc, dictionary), meta=doc.meta)
+    checks = check_offline(doc, result)
+    return replace(result, checks=checks) if checks else result
 
 
 class OfflineSummarizer:
@@ -51,13 +60,10 @@ class OfflineSummarizer:
         return self._dictionary
 
     async def summarize(self, doc: Document) -> ArticleResult:
-        from pipeline.checks.review import check_offline
-        from pipeline.offline.triage import summarize_offline
-
         dictionary = await self._dictionary_off_loop() if profile(doc.language).dictionary else None
-        result = replace(summarize_offline(doc, dictionary), meta=doc.meta)
-        checks = check_offline(doc, result)
-        return replace(result, checks=checks) if checks else result
+        return await asyncio.to_thread(_triage, doc, dictionary)  # CPU work of milliseconds: not on the loop
 
-    async def briefing(self, results: Sequence[ArticleResult]) -> Briefing:
-        return Briefing(offline_overview(results), group_by_shared_terms(results))
+    async def briefing(self, results: Collection[ArticleResult]) -> Briefing:
+        # In a thread: on a large run these passes over the (spilled) results take a while.
+        overview = await asyncio.to_thread(offline_overview, results)
+        return Briefing(overview, await asyncio.to_thread(group_by_shared_terms, results))

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipeline.errors import OutputError
-from pipeline.fsutil import write_atomic
+from pipeline.fsutil import write_atomic, write_atomic_pieces
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +103,25 @@ class OutputFolder:
     def write(self, name: str, text: str) -> None:
         self.write_all([(name, text)])
 
+    def write_pieces(self, name: str, pieces: Iterable[str]) -> None:
+        """Write one file made piece by piece (the briefing of a large run), atomically."""
+        self._claim([name])
+        write_atomic_pieces(os.path.join(self.path, name), pieces)
+
     def write_all(self, files: Sequence[tuple[str, str]]) -> None:
         """Write files that belong together (an article's .json and .md), listing the new names in one append."""
-        for name, _ in files:
+        self._claim([name for name, _ in files])
+        for name, text in files:
+            write_atomic(os.path.join(self.path, name), text)
+
+    def _claim(self, names: list[str]) -> None:
+        for name in names:
             if not self.usable(name):  # checked when ids were claimed; a race with the user is still refused
                 raise OutputError(f"{self.path / name}: exists and was not written by brief; not overwritten")
-        new = [name for name, _ in files if name not in self._owned and name not in self._written]
+        new = [name for name in names if name not in self._owned and name not in self._written]
         if new:
             self._written.update(new)
             self._record_owned(*new)  # listed before they exist: a crash never leaves an unlisted file of ours
-        for name, text in files:
-            write_atomic(os.path.join(self.path, name), text)
 
     def _record_owned(self, *names: str) -> None:
         # One short append: atomic on local file systems, so two processes never lose a line.

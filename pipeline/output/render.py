@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pipeline.glossary import Conflict, RunTerm
 from pipeline.jsonbytes import indented
 from pipeline.output.markdown import block, cell, code, inline, link
 from pipeline.records import ArticleResult, BriefingGroup, CheckFlag, GlossaryEntry
+
+if TYPE_CHECKING:
+    from pipeline.results import ResultStore
 
 OFFLINE_BANNER = (
     "> **OFFLINE MODE — no language model was used.** This is a keyword triage: the summary "
@@ -153,36 +157,46 @@ def _briefing_source(result: ArticleResult) -> str:
 def briefing_markdown(
     overview: str,
     groups: Sequence[BriefingGroup],
-    results: Sequence[ArticleResult],
+    results: ResultStore,
     terms: Sequence[RunTerm],
     mode: str,
     failures: Sequence[tuple[str, str]] = (),
     overview_checks: Sequence[CheckFlag] = (),
     duplicates: Sequence[tuple[str, str]] = (),
-) -> str:
-    """Render the run's briefing: overview, a section per story group, the merged glossary."""
-    by_id = {r.id: r for r in results}
+) -> Iterator[str]:
+    """Render the run's briefing, in pieces: overview, a section per story group, the merged glossary.
+
+    Each article is read from the store when its section is written: a run of any size is never
+    held whole, as results or as text.
+    """
     lines = ["# Briefing", ""]
     if mode == "offline":
         lines += [OFFLINE_BANNER, ""]
     lines += [f"{len(results)} article(s).", "", "## Overview", "", block(overview), ""]
+    yield _joined(lines)
     for group in groups:
-        members = [by_id[i] for i in group.article_ids if i in by_id]
+        members = [r for r in map(results.get, group.article_ids) if r is not None]
         if not members:
             continue
-        if len(members) > 1:
-            lines += [f"## {inline(group.label)}", ""]
+        lines = [f"## {inline(group.label)}", ""] if len(members) > 1 else []
         for result in members:
             level = "###" if len(members) > 1 else "##"
             lines += [f"{level} {inline(result.title)}", "", f"*Source: {_briefing_source(result)}*", ""]
             lines += [block(_marked(result.summary, result.checks, "summary")), ""]
             points = [_marked(p, result.checks, f"key_points[{i}]") for i, p in enumerate(result.key_points)]
             lines += [f"- {inline(p)}" for p in points] + [""]
-    flagged = [(r, flag) for r in results for flag in r.checks]
-    if flagged or overview_checks:
-        lines += ["## Checks", "", _CHECKS_NOTE, ""]
+        yield _joined(lines)
+    flagged = ((r, flag) for r in results for flag in r.checks)
+    first = next(flagged, None)
+    if first is not None or overview_checks:
+        lines = ["## Checks", "", _CHECKS_NOTE, ""]
         lines += [_check_line(flag, "overview: ") for flag in overview_checks]
-        lines += [_check_line(flag, f"{code(r.id)}: ") for r, flag in flagged] + [""]
+        yield _joined(lines)
+        if first is not None:
+            for r, flag in itertools.chain([first], flagged):
+                yield _check_line(flag, f"{code(r.id)}: ") + "\n"
+        yield "\n"
+    lines = []
     if duplicates:
         lines += ["## Same story elsewhere", ""]
         lines += [f"- {link(source, source)}: {inline(reason)}" for source, reason in duplicates] + [""]
@@ -191,4 +205,8 @@ def briefing_markdown(
         lines += [f"- {code(source)}: {inline(reason)}" for source, reason in failures] + [""]
     lines += ["## Glossary", ""]
     lines.append(glossary_table([t.entry for t in terms]) if terms else "(no terms)")
-    return "\n".join(lines) + "\n"
+    yield _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)

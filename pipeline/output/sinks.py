@@ -45,10 +45,10 @@ class FolderSink:
             overview, groups = "No article could be processed.", []
         failures = [(i.source, i.error or i.status) for i in report.failed]
         duplicates = [(i.source, i.error or "") for i in report.inputs if i.status == "duplicate"]
-        text = briefing_markdown(
-            overview, groups, report.results, outcome.terms, report.mode, failures, overview_checks, duplicates
+        pieces = briefing_markdown(
+            overview, groups, outcome.results, outcome.terms, report.mode, failures, overview_checks, duplicates
         )
-        self.folder.write("briefing.md", scrub(text))
+        self.folder.write_pieces("briefing.md", map(scrub, pieces))
 
 
 class ManifestSink:
