@@ -171,14 +171,43 @@ async def open_session(settings: Settings, probe: bool = True) -> Session:
 
     `probe` asks the endpoint for its models and whether it applies json_schema; a Batch job
     whose results come from elsewhere (vllm run-batch) names its model and needs no server.
+    Imports and the cache's first open run in a worker thread, never on the loop.
     """
+    notices: list[str] = []
+    # Discovery (no endpoint set) blocks, but before any other task exists, and Ctrl-C must stop it at once.
+    resolved = resolve_endpoint(settings, notices)
+    if resolved is not None:
+        return await _model_session(resolved, probe, notices)
+    return Session(settings, await asyncio.to_thread(_offline_summarizer), None, notices)
+
+
+def _offline_summarizer() -> Summarizer:
     from pipeline.offline.summarizer import OfflineSummarizer
 
-    notices: list[str] = []
-    resolved = resolve_endpoint(settings, notices)
-    if resolved is None:
-        return Session(settings, OfflineSummarizer(), None, notices)
+    return OfflineSummarizer()
+
+
+def _open_cache(settings: Settings) -> Cache | None:
+    """The cache, opened and checked writable before the first paid-for request (not after it).
+
+    Run in a thread, which also imports the model path's modules: an import on the loop is a stall.
+    """
+    import pipeline.dictionary
+    import pipeline.ingest.mojibake
+    import pipeline.model.backends.openai_http
+    import pipeline.model.client
+    import pipeline.model.endpoint
+    import pipeline.model.summarize  # noqa: F401
     from pipeline.cache import Cache
+
+    cache = Cache(settings.cache_dir) if settings.cache_dir else None
+    if cache is not None:
+        cache.check_writable()
+    return cache
+
+
+async def _model_session(resolved: Settings, probe: bool, notices: list[str]) -> Session:
+    cache = await asyncio.to_thread(_open_cache, resolved)
     from pipeline.dictionary import load_dictionary
     from pipeline.ingest.language import to_simplified
     from pipeline.ingest.mojibake import MOJIBAKE_MARKER
@@ -186,21 +215,18 @@ async def open_session(settings: Settings, probe: bool = True) -> Session:
     from pipeline.model.client import ModelClient
     from pipeline.model.summarize import ModelSummarizer, SummaryOptions
 
-    cache = Cache(resolved.cache_dir) if resolved.cache_dir else None
-    if cache is not None:
-        cache.check_writable()  # before the first paid-for request, not after it
     client = ModelClient.for_settings(resolved, cache)
     try:
         model = resolved.model if not probe and resolved.model else await choose_model(client, resolved)
+        client.model = model
+        resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
+        if probe and resolved.json_mode == "auto":
+            notice = await check_schema_enforcement(client, cache)
+            if notice:
+                notices.append(notice)
     except BaseException:
         await client.aclose()
         raise
-    resolved = resolved.with_endpoint(resolved.base_url or "", model, resolved.base_url_origin)
-    client.model = model
-    if probe and resolved.json_mode == "auto":
-        notice = await check_schema_enforcement(client, cache)
-        if notice:
-            notices.append(notice)
     options = SummaryOptions(
         max_chunk_tokens=resolved.max_chunk_tokens,
         max_output_tokens=resolved.max_output_tokens,
@@ -350,7 +376,8 @@ async def prepare_run(
     web = web or WebOptions()
     if web.new_only and settings.cache_dir is None:
         raise ConfigError("--new remembers what was summarised in the cache folder: it cannot be used with --no-cache")
-    folder = prepare_output(out_dir, paths) if out_dir is not None and not defer else None
+    # Listing the input folders and reading the output folder's lists is file I/O: not on the loop.
+    folder = await asyncio.to_thread(prepare_output, out_dir, paths) if out_dir is not None and not defer else None
     session = await open_session(settings, probe=probe)
     for notice in session.notices:
         notify(notice)
@@ -369,7 +396,7 @@ async def prepare_run(
     if settings.cache_dir is not None:
         from pipeline.sources.seen import SeenStore
 
-        seen = SeenStore.in_cache(settings.cache_dir)
+        seen = await asyncio.to_thread(SeenStore.in_cache, settings.cache_dir)  # opens a database: not on the loop
     dedup = Dedup(ingest_input, seen, web.new_only)
     if not defer:
         sinks.append(dedup)

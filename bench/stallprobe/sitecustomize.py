@@ -1,9 +1,14 @@
 """Event-loop stall probe, loaded by Python at start-up when this folder is on PYTHONPATH (bench only).
 
 Every asyncio callback (a task step, an I/O callback, a timer) runs through Handle._run; timing
-it gives each stall exactly, without asyncio's debug mode and its overhead. A watchdog thread
+it gives each stall exactly, without asyncio's debug mode and its overhead. Each callback is timed
+twice: wall time (what the other tasks waited) and the loop thread's own CPU time
+(time.thread_time: what our code spent; wall much above CPU is the thread waiting, for the disk,
+a lock, or the OS giving the core to another process on a loaded machine). A watchdog thread
 samples the loop thread's stack while a callback has been running for longer than the threshold,
-so a stall is charged to the code that was running, not to where the task happened to stop.
+so a stall is charged to the code that was running, not to where the task happened to stop;
+every sample of a stall is summarised ("where": the deepest pipeline frame and the innermost
+frame, with how many samples each), the first few are kept whole.
 At exit the stalls go to $BRIEF_STALL_LOG as JSON. brief itself is not changed.
 """
 
@@ -16,11 +21,14 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 LOG = os.environ.get("BRIEF_STALL_LOG", "")
 THRESHOLD = float(os.environ.get("BRIEF_STALL_THRESHOLD", "0.005"))
+INTERVAL = THRESHOLD / 3  # between two samples of a running stall
 KEEP = 200  # slowest stalls kept with their samples
+KEEP_SAMPLES = 5  # whole stacks kept per stall; every sample is counted in "where"
 
 
 def _short(path: str) -> str:
@@ -42,6 +50,21 @@ def _stack(frame: Any) -> list[str]:
         out.append(f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}")
         frame = frame.f_back
     return out
+
+
+def where(sample: list[str]) -> str:
+    """One sample in a line: the deepest pipeline frame (-> the innermost frame under it), line numbers dropped."""
+
+    def bare(frame: str) -> str:
+        location, _, function = frame.partition(" ")
+        return f"{location.rsplit(':', 1)[0]} {function}"
+
+    if not sample:
+        return "?"
+    ours = next((frame for frame in sample if frame.startswith("pipeline/")), None)
+    if ours is None:
+        return bare(sample[0])
+    return bare(ours) if ours == sample[0] else f"{bare(ours)} -> {bare(sample[0])}"
 
 
 def _suspended_at(handle: Any) -> str:
@@ -70,24 +93,33 @@ class _Probe:
         self.stalls: list[dict[str, Any]] = []
         self.callbacks = 0
         self.over = 0
+        self.over_cpu = 0  # callbacks whose loop-thread CPU time alone is over the threshold
         self.total_over = 0.0
         self.max = 0.0
+        self.max_cpu = 0.0
 
     def watch(self) -> None:
         while True:
-            time.sleep(THRESHOLD / 3)
+            time.sleep(INTERVAL)
             started, seq = self.started, self.seq
             if started and time.perf_counter() - started > THRESHOLD:
                 frame = sys._current_frames().get(self.loop_thread)
                 if frame is not None and seq == self.seq:
                     self.samples.setdefault(seq, []).append(_stack(frame))
 
-    def record(self, seconds: float, before: str, after: str, seq: int) -> None:
+    def record(self, seconds: float, cpu: float, before: str, after: str, seq: int) -> None:
         self.over += 1
         self.total_over += seconds
         self.max = max(self.max, seconds)
-        stall = {"ms": round(seconds * 1000, 2), "resumed_at": before, "suspended_at": after}
-        stall["samples"] = self.samples.pop(seq, [])[:5]
+        samples = self.samples.pop(seq, [])
+        stall = {
+            "ms": round(seconds * 1000, 2),
+            "cpu_ms": round(cpu * 1000, 2),
+            "resumed_at": before,
+            "suspended_at": after,
+            "where": Counter(where(s) for s in samples).most_common(8),
+            "samples": samples[:KEEP_SAMPLES],
+        }
         self.stalls.append(stall)
         if len(self.stalls) > 2 * KEEP:
             self.stalls.sort(key=lambda s: -s["ms"])
@@ -97,10 +129,13 @@ class _Probe:
         self.stalls.sort(key=lambda s: -s["ms"])
         report = {
             "threshold_ms": THRESHOLD * 1000,
+            "sample_interval_ms": round(INTERVAL * 1000, 3),
             "callbacks": self.callbacks,
             "stalls": self.over,
+            "stalls_by_cpu": self.over_cpu,
             "stall_ms_total": round(self.total_over * 1000, 1),
             "max_ms": round(self.max * 1000, 2),
+            "max_cpu_ms": round(self.max_cpu * 1000, 2),
             "slowest": self.stalls[:KEEP],
         }
         with open(LOG, "w", encoding="utf-8") as out:
@@ -110,6 +145,7 @@ class _Probe:
 def _install() -> None:
     probe = _Probe()
     original = asyncio.events.Handle._run
+    thread_time = time.thread_time
 
     def timed_run(self: Any) -> None:
         if probe.loop_thread == 0:
@@ -119,14 +155,19 @@ def _install() -> None:
         probe.seq += 1
         seq = probe.seq
         before = _suspended_at(self)
+        cpu_started = thread_time()
         probe.started = time.perf_counter()
         try:
             original(self)
         finally:
             elapsed = time.perf_counter() - probe.started
+            cpu = thread_time() - cpu_started
             probe.started = 0.0
+            if cpu > THRESHOLD:
+                probe.over_cpu += 1
+                probe.max_cpu = max(probe.max_cpu, cpu)
             if elapsed > THRESHOLD:
-                probe.record(elapsed, before, _suspended_at(self), seq)
+                probe.record(elapsed, cpu, before, _suspended_at(self), seq)
             else:
                 probe.samples.pop(seq, None)
 

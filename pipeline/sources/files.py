@@ -53,24 +53,43 @@ def _os_reason(exc: OSError) -> str:
 
 
 def folder_articles(folder: Path) -> list[Path | InputError]:
-    """Every article file under `folder`, sorted by path; unreadable entries become errors."""
+    """Every article file under `folder`, sorted by path; unreadable entries become errors.
+
+    Walks as os.walk does (symlinked folders are not entered) but asks each entry's type from the
+    listing itself (d_type), so a folder of 1,000 articles costs no stat per file, only per link.
+    """
     found: list[Path | InputError] = []
-
-    def on_error(exc: OSError) -> None:
-        found.append(InputError(exc.filename or str(folder), _os_reason(exc)))
-
-    for root, _dirs, files in os.walk(folder, onerror=on_error):
-        for name in files:
-            path = Path(root) / name
+    pending = [os.fspath(folder)]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                listed = list(entries)
+        except OSError as exc:
+            found.append(InputError(exc.filename or str(folder), _os_reason(exc)))
+            continue
+        for entry in listed:
+            if _is_directory(entry):
+                if not entry.is_symlink():
+                    pending.append(entry.path)
+                continue
+            name = entry.name
             if name.startswith("."):
                 continue
-            if path.is_symlink() and not path.exists():
-                if _is_loop(path):
-                    found.append(InputError(str(path), "symlink loop"))
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                if _is_loop(Path(entry.path)):
+                    found.append(InputError(str(Path(entry.path)), "symlink loop"))
                 continue  # a dangling link is not an article
-            if path.suffix.lower() in ARTICLE_SUFFIXES:
-                found.append(path)
+            if os.path.splitext(name)[1].lower() in ARTICLE_SUFFIXES:
+                found.append(Path(entry.path))
     return sorted(found, key=lambda item: item.source if isinstance(item, InputError) else str(item))
+
+
+def _is_directory(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # as os.walk: an entry whose type cannot be read is listed as a file
+        return False
 
 
 def _is_loop(path: Path) -> bool:

@@ -63,22 +63,45 @@ class OpenAIHTTPBackend:
         # Sampling settings some servers take and others refuse (llama.cpp's repeat_penalty): dropped on refusal.
         self.extra_body = dict(extra_body or {})
         self._sdk: AsyncOpenAI | None = None
+        self._building: asyncio.Future[AsyncOpenAI] | None = None
         self._progress = 0.0  # loop time of the last piece any reply brought (a queue that moves)
 
     def sdk(self) -> AsyncOpenAI:
         if self._sdk is None:
-            from openai import AsyncOpenAI, Timeout
-
-            self._sdk = AsyncOpenAI(
-                base_url=self._url,
-                # The SDK insists on a key; a server the user did not name gets a placeholder, never theirs.
-                api_key=self.api_key or "sk-no-key-required",
-                max_retries=0,  # tenacity retries above; two layers would multiply attempts
-                timeout=Timeout(self.timeout, connect=self.connect_timeout),
-            )
+            self._sdk = self._build_sdk()
         return self._sdk
 
+    async def ready(self) -> AsyncOpenAI:
+        """The SDK client, built in a worker thread on first use: importing openai and making its TLS
+        context take ~0.7 s of CPU, which on the event loop would hold up every other task. A run
+        whose every call is a cache hit never gets here (nor pays for the import)."""
+        if self._sdk is None:
+            if self._building is None:
+                self._building = asyncio.ensure_future(asyncio.to_thread(self._build_sdk))
+            # shield: a caller cancelled while waiting must not cancel the build the others wait for
+            built = await asyncio.shield(self._building)
+            if self._sdk is None:
+                self._sdk = built
+        return self._sdk
+
+    def _build_sdk(self) -> AsyncOpenAI:
+        from openai import AsyncOpenAI, AsyncStream, Timeout  # noqa: F401  AsyncStream: used by every stream
+
+        with contextlib.suppress(ImportError):  # what the first request imports lazily (anyio's asyncio backend)
+            import anyio._backends._asyncio  # noqa: F401
+        return AsyncOpenAI(
+            base_url=self._url,
+            # The SDK insists on a key; a server the user did not name gets a placeholder, never theirs.
+            api_key=self.api_key or "sk-no-key-required",
+            max_retries=0,  # tenacity retries above; two layers would multiply attempts
+            timeout=Timeout(self.timeout, connect=self.connect_timeout),
+        )
+
     async def aclose(self) -> None:
+        if self._sdk is None and self._building is not None and not self._building.cancelled():
+            with contextlib.suppress(Exception):  # a build still under way: close what it makes
+                self._sdk = await asyncio.shield(self._building)
+        self._building = None
         if self._sdk is not None:
             await self._sdk.close()
             self._sdk = None
@@ -88,11 +111,12 @@ class OpenAIHTTPBackend:
         return EndpointRejected(status, self.base_url, hint)
 
     async def list_models(self) -> list[str]:
+        sdk = await self.ready()
         import openai
 
         try:
             async with asyncio.timeout(self.timeout):
-                page = await self.sdk().models.list()
+                page = await sdk.models.list()
         except openai.APIStatusError as exc:
             if exc.status_code in RETRYABLE_STATUS:
                 raise Transient(f"HTTP {exc.status_code} listing models", _retry_after(exc)) from None
@@ -107,6 +131,7 @@ class OpenAIHTTPBackend:
 
     async def send(self, body: dict[str, Any]) -> Reply:
         """One attempt, bounded by a hard deadline whatever the server does (a drip-feeding server included)."""
+        sdk = await self.ready()
         import openai
 
         body = {**body, **self.extra_body}
@@ -118,7 +143,7 @@ class OpenAIHTTPBackend:
                     return await self._streamed(body, whole)
                 # The SDK's raw post (its documented route for custom bodies) sends our JSON as is:
                 # the typed create() walks every message and schema through a slow transform.
-                completion = await self.sdk().post("/chat/completions", cast_to=object, body=body)
+                completion = await sdk.post("/chat/completions", cast_to=object, body=body)
         except TimeoutError:
             raise Transient(f"no complete reply within {self.timeout:g} s") from None
         except openai.APITimeoutError:

@@ -1,0 +1,190 @@
+"""Blocking work stays off the event loop: folder listing, cache open, imports, SDK build, ingest, checks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import app
+from pipeline.config import Settings
+from pipeline.model.backends import Deadlines
+from pipeline.model.backends.openai_http import OpenAIHTTPBackend
+from pipeline.sources import files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _recording(calls: list[int], real: Any) -> Any:
+    def record(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.get_ident())
+        return real(*args, **kwargs) if real is not None else None
+
+    return record
+
+
+def test_the_folder_listing_of_prepare_run_is_not_on_the_loop_thread(tmp_path: Path, monkeypatch: Any) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text("第一篇文章。", encoding="utf-8")
+    calls: list[int] = []
+    monkeypatch.setattr(files, "folder_articles", _recording(calls, files.folder_articles))
+
+    async def main() -> int:
+        settings = Settings(offline=True, out_dir=tmp_path / "out")
+        prepared = await app.prepare_run(settings, [str(folder)], io.BytesIO(), tmp_path / "out", lambda _: None)
+        await prepared.session.close()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert calls, "prepare_run lists the input folder (to keep outputs off it)"
+    assert loop_thread not in calls
+
+
+def test_open_session_opens_the_cache_in_a_worker_thread(tmp_path: Path, monkeypatch: Any) -> None:
+    from pipeline.cache import Cache
+
+    opened: list[int] = []
+    monkeypatch.setattr(Cache, "check_writable", _recording(opened, None))
+    settings = Settings(base_url="http://127.0.0.1:9/v1", model="m", cache_dir=tmp_path / "cache", json_mode="object")
+
+    async def main() -> int:
+        session = await app.open_session(settings, probe=False)
+        await session.close()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert opened and loop_thread not in opened
+
+
+def test_ingest_chunking_and_checks_run_off_the_loop(tmp_path: Path, monkeypatch: Any) -> None:
+    """The article path's CPU work (and its one-time loads: OpenCC, the tokenizer) is done in threads."""
+    from typer.testing import CliRunner
+
+    import pipeline.model.summarize
+    import pipeline.model.verify
+    from pipeline.cli import app as cli
+    from tests.fakeserver import FakeOpenAI
+
+    calls: dict[str, list[int]] = {"ingest": [], "split": [], "check": []}
+    monkeypatch.setattr(app, "ingest_input", _recording(calls["ingest"], app.ingest_input))
+    split = pipeline.model.summarize.split_balanced
+    monkeypatch.setattr(pipeline.model.summarize, "split_balanced", _recording(calls["split"], split))
+    check = pipeline.model.verify.check_result_fields
+    monkeypatch.setattr(pipeline.model.verify, "check_result_fields", _recording(calls["check"], check))
+    loop_threads: list[int] = []
+    real_run = asyncio.run
+    monkeypatch.setattr(asyncio, "run", lambda coro: real_run(_noting_thread(coro, loop_threads)))
+    (tmp_path / "a.txt").write_text("香港特區政府今日公布，第三季度本地生產總值按年增長1.8%。", encoding="utf-8")
+    (tmp_path / "empty.toml").touch()
+    monkeypatch.setenv("BRIEF_CONFIG", str(tmp_path / "empty.toml"))
+    with FakeOpenAI() as fake:
+        args = ["summarize", str(tmp_path / "a.txt"), "--base-url", fake.base_url, "--model", "m", "--no-cache"]
+        result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert all(calls.values()), calls
+    assert loop_threads and not {t for found in calls.values() for t in found} & set(loop_threads)
+
+
+async def _noting_thread(coro: Any, threads: list[int]) -> Any:
+    threads.append(threading.get_ident())
+    return await coro
+
+
+def test_the_sdk_is_built_once_in_a_worker_thread_for_concurrent_first_requests(monkeypatch: Any) -> None:
+    backend = OpenAIHTTPBackend("http://127.0.0.1:9/v1", None, Deadlines(total=5, first_token=5, idle=5))
+    built: list[int] = []
+    sdk = object()
+
+    def build() -> Any:
+        built.append(threading.get_ident())
+        return sdk
+
+    monkeypatch.setattr(backend, "_build_sdk", build)
+
+    async def main() -> tuple[int, list[Any]]:
+        got = await asyncio.gather(*(backend.ready() for _ in range(8)))
+        return threading.get_ident(), list(got)
+
+    loop_thread, got = asyncio.run(main())
+    assert built and len(built) == 1 and built[0] != loop_thread
+    assert all(s is sdk for s in got)
+
+
+def test_a_backend_never_used_builds_no_sdk(monkeypatch: Any) -> None:
+    backend = OpenAIHTTPBackend("http://127.0.0.1:9/v1", None, Deadlines(total=5, first_token=5, idle=5))
+    monkeypatch.setattr(backend, "_build_sdk", lambda: pytest.fail("built without a request"))
+    asyncio.run(backend.aclose())
+
+
+# -- the folder walk -------------------------------------------------------------------------------
+
+
+def test_folder_articles_walks_like_os_walk(tmp_path: Path) -> None:
+    (tmp_path / "b.txt").write_text("x")
+    (tmp_path / "A.MD").write_text("x")
+    (tmp_path / ".hidden.txt").write_text("x")
+    (tmp_path / "notes.pdf").write_text("x")
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "c.html").write_text("x")
+    (tmp_path / "sub" / "deeper" / "d.htm").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "e.txt").write_text("x")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "linked-folder")  # not entered, as os.walk does not
+    os.symlink(tmp_path / "b.txt", tmp_path / "link.txt")  # a link to an article is one
+    os.symlink(tmp_path / "missing.txt", tmp_path / "dangling.txt")  # skipped
+    os.symlink(tmp_path / "loop2.txt", tmp_path / "loop1.txt")
+    os.symlink(tmp_path / "loop1.txt", tmp_path / "loop2.txt")
+
+    found = files.folder_articles(tmp_path)
+
+    paths = [str(p.relative_to(tmp_path)) for p in found if isinstance(p, Path)]
+    errors = {Path(e.source).name: str(e) for e in found if not isinstance(e, Path)}
+    assert paths == ["A.MD", "b.txt", "elsewhere/e.txt", "link.txt", "sub/c.html", "sub/deeper/d.htm"]
+    assert set(errors) == {"loop1.txt", "loop2.txt"} and all("symlink loop" in e for e in errors.values())
+
+
+def test_folder_articles_reports_an_unreadable_folder(tmp_path: Path) -> None:
+    found = files.folder_articles(tmp_path / "gone")
+    assert len(found) == 1 and not isinstance(found[0], Path) and "no such file" in str(found[0])
+
+
+# -- the bench's stall probe ----------------------------------------------------------------------
+
+
+def test_the_stall_probe_tells_waiting_from_working(tmp_path: Path) -> None:
+    log = tmp_path / "stalls.json"
+    script = textwrap.dedent(
+        """
+        import asyncio, time
+
+        def spin():  # 40 ms of this thread's CPU, however loaded the machine
+            end = time.thread_time() + 0.04
+            while time.thread_time() < end:
+                pass
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            loop.call_soon(time.sleep, 0.04)
+            loop.call_soon(spin)
+            await asyncio.sleep(0.1)
+
+        asyncio.run(main())
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "bench" / "stallprobe"), "BRIEF_STALL_LOG": str(log)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    report = json.loads(log.read_text(encoding="utf-8"))
+    stalls = {s["resumed_at"]: s for s in report["slowest"]}
+    assert stalls["sleep"]["cpu_ms"] < stalls["sleep"]["ms"] / 2  # waited, did not work
+    assert stalls["spin"]["cpu_ms"] >= 40 and report["max_cpu_ms"] >= 40
+    assert any("spin" in where for where, _ in stalls["spin"]["where"])
