@@ -6,6 +6,7 @@ What the CLI commands do, as library calls: the CLI only parses options and maps
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -289,6 +290,13 @@ async def choose_model(client: ModelClient, settings: Settings) -> str:
 # -- the main job -------------------------------------------------------------------------------
 
 
+def _warm_up(session: Session) -> Callable[[], None]:
+    from pipeline.ingest.warmup import quietly, warm_up_ingest, warm_up_model_path
+
+    load = warm_up_ingest if session.client is None else warm_up_model_path
+    return functools.partial(quietly, load)
+
+
 def own_output_check() -> Callable[[Path], bool]:
     """Whether a file is one brief wrote into an output folder (never an input); each folder's list read once.
 
@@ -413,6 +421,7 @@ async def prepare_run(
         client_stats=session.client_stats,
         results_cache=session.cache,
         strict=settings.strict,
+        warm_up=_warm_up(session),
     )
     inputs = open_inputs(paths, stdin, own_output_check(), web, settings.cache_dir, seen)
     return PreparedRun(session, runner, inputs, seen)

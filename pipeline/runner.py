@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pipeline.checks.review import RunNameReview, check_briefing_overview, check_totals
 from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, EndpointUnavailable, InputError
 from pipeline.glossary import Conflict, RunGlossary, RunTerm
-from pipeline.records import ArticleResult, Briefing, Document, InputReport, RawInput, RunReport, Usage
+from pipeline.records import ArticleResult, Briefing, CheckFlag, Document, InputReport, RawInput, RunReport, Usage
 from pipeline.results import ResultStore
 from pipeline.terminal import one_line
 
@@ -96,11 +96,15 @@ class Runner:
     total: int | None = None  # inputs expected, when the sources know it (for progress)
     strict: bool = False  # an article with unverified statements fails its input (--strict)
     pinyin_of: Callable[[str], str] | None = None  # for the run-level name check
+    # One-time loads of the article path (OpenCC, the tokenizer), run in a thread before the first
+    # article that is not in the results cache: not a stall on the loop, and never paid by a cached re-run.
+    warm_up: Callable[[], None] | None = None
     spill_after: int | None = None  # results held as objects before they go to a temporary file (None: SPILL_AFTER)
     _fatal: BriefError | None = None
     _store: ResultStore = field(init=False)
     _settled: asyncio.Future[_Settled] | None = field(default=None, init=False)
     _sinks_done: asyncio.Future[None] | None = field(default=None, init=False)
+    _warming: asyncio.Future[None] | None = field(default=None, init=False)
 
     async def run(self, inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> RunReport:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
@@ -166,6 +170,12 @@ class Runner:
             self._store.close()
         return report
 
+    async def _warmed(self) -> None:
+        if self._warming is None:
+            assert self.warm_up is not None
+            self._warming = asyncio.ensure_future(asyncio.to_thread(self.warm_up))
+        await asyncio.shield(self._warming)  # one load for all: a cancelled waiter does not cancel it
+
     def _skip(self, row: InputReport) -> None:
         row.status, row.error = "skipped", one_line(f"{row.source}: not attempted: {self._fatal}")
 
@@ -183,9 +193,9 @@ class Runner:
             errors: list[str] = []
             reused = results is not None
             if results is None:
-                # In a thread: cleaning a long article takes milliseconds, and the first one loads OpenCC's tables.
-                documents = await asyncio.to_thread(self.ingest, raw, doc_id)
-                results, errors = await self._summarize_all(documents)
+                if self.warm_up is not None:  # the run's first article to summarise: one-time loads, in a thread
+                    await self._warmed()
+                results, errors = await self._summarize_all(self.ingest(raw, doc_id))
                 if self.results_cache and key and not errors:
                     self.results_cache.put(key, {"results": [r.to_json() for r in results]})
             for result in results:  # stories that succeeded are kept even when a sibling failed
@@ -330,11 +340,15 @@ class Runner:
             return Briefing(f"(No overview: {report.briefing_error})", groups, error=str(exc))
         report.briefing_usage = briefing.usage
         if self.summarizer.mode == "model":  # the offline overview is brief's own sentence, not a claim
-            covered = [r for r in map(results.get, briefing.covered) if r is not None]
-            checks = check_briefing_overview(briefing.overview, covered)
+            checks = await asyncio.to_thread(_check_overview, briefing, results)  # reads articles back: a thread
             if checks:
                 briefing = replace(briefing, checks=checks)
         return briefing
+
+
+def _check_overview(briefing: Briefing, results: ResultStore) -> tuple[CheckFlag, ...]:
+    covered = [r for r in map(results.get, briefing.covered) if r is not None]
+    return check_briefing_overview(briefing.overview, covered)
 
 
 @dataclass

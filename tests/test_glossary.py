@@ -187,3 +187,27 @@ def test_articles_sharing_most_terms_are_one_story(spill_after: int) -> None:
         ("Lone story", ["b"]),
         ("Too few terms", ["d"]),
     ]
+
+
+def test_a_re_run_builds_the_same_briefing_items_without_counting_tokens() -> None:
+    from pipeline.model.briefing import _remembered_items
+
+    class Memo(dict):  # type: ignore[type-arg]
+        def put(self, key: str, value: dict) -> None:  # type: ignore[type-arg]
+            self[key] = value
+
+    results = [
+        ArticleResult(f"a{n:04d}", "s", "model", "zh", "simplified", f"Title number {n} about chips", "S" * 400, [], [])
+        for n in range(3000)
+    ]
+    memo = Memo()
+    first = _remembered_items(results, len, memo)
+    assert 0 < len(first) < 3000
+
+    def no_count(text: str) -> int:
+        raise AssertionError("counted on a re-run")
+
+    assert _remembered_items(results, no_count, memo) == first
+    changed = [*results[:-1], ArticleResult("a2999", "s", "model", "zh", "simplified", "New title", "S.", [], [])]
+    assert _remembered_items(changed, len, memo) == first  # same prefix fits; counted afresh (a new key)
+    assert len(memo) == 2

@@ -66,33 +66,48 @@ def test_open_session_opens_the_cache_in_a_worker_thread(tmp_path: Path, monkeyp
     assert opened and loop_thread not in opened
 
 
-def test_ingest_chunking_and_checks_run_off_the_loop(tmp_path: Path, monkeypatch: Any) -> None:
-    """The article path's CPU work (and its one-time loads: OpenCC, the tokenizer) is done in threads."""
+def test_one_time_loads_run_once_in_a_thread_and_never_on_a_cached_re_run(tmp_path: Path, monkeypatch: Any) -> None:
+    """OpenCC's tables, the tokenizer and the checks' patterns load in a worker thread before the first
+    article is ingested; a re-run whose every article is cached never loads them."""
     from typer.testing import CliRunner
 
-    import pipeline.model.summarize
-    import pipeline.model.verify
     from pipeline.cli import app as cli
+    from pipeline.ingest import warmup
     from tests.fakeserver import FakeOpenAI
 
-    calls: dict[str, list[int]] = {"ingest": [], "split": [], "check": []}
-    monkeypatch.setattr(app, "ingest_input", _recording(calls["ingest"], app.ingest_input))
-    split = pipeline.model.summarize.split_balanced
-    monkeypatch.setattr(pipeline.model.summarize, "split_balanced", _recording(calls["split"], split))
-    check = pipeline.model.verify.check_result_fields
-    monkeypatch.setattr(pipeline.model.verify, "check_result_fields", _recording(calls["check"], check))
+    events: list[tuple[str, int]] = []
+
+    def warm() -> None:
+        events.append(("warm", threading.get_ident()))
+
+    def ingest(*args: Any) -> Any:
+        events.append(("ingest", threading.get_ident()))
+        return real_ingest(*args)
+
+    real_ingest = app.ingest_input
+    monkeypatch.setattr(warmup, "warm_up_model_path", warm)
+    monkeypatch.setattr(app, "ingest_input", ingest)
     loop_threads: list[int] = []
     real_run = asyncio.run
     monkeypatch.setattr(asyncio, "run", lambda coro: real_run(_noting_thread(coro, loop_threads)))
-    (tmp_path / "a.txt").write_text("香港特區政府今日公布，第三季度本地生產總值按年增長1.8%。", encoding="utf-8")
+    for n in range(3):
+        (tmp_path / f"a{n}.txt").write_text(
+            f"香港特區政府今日公布，第{n}季度本地生產總值按年增長1.8%。", encoding="utf-8"
+        )
     (tmp_path / "empty.toml").touch()
     monkeypatch.setenv("BRIEF_CONFIG", str(tmp_path / "empty.toml"))
+    args = ["summarize", *(str(tmp_path / f"a{n}.txt") for n in range(3)), "--out", str(tmp_path / "out")]
     with FakeOpenAI() as fake:
-        args = ["summarize", str(tmp_path / "a.txt"), "--base-url", fake.base_url, "--model", "m", "--no-cache"]
-        result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    assert all(calls.values()), calls
-    assert loop_threads and not {t for found in calls.values() for t in found} & set(loop_threads)
+        args += ["--base-url", fake.base_url, "--model", "m", "--cache-dir", str(tmp_path / "cache")]
+        first = CliRunner().invoke(cli, args)
+        kinds = [kind for kind, _ in events]
+        warm_threads = {t for kind, t in events if kind == "warm"}
+        events.clear()
+        again = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    assert kinds == ["warm", "ingest", "ingest", "ingest"]  # once, before the first article
+    assert events == []  # every article came from the results cache: nothing loaded, nothing ingested
+    assert loop_threads and not warm_threads & set(loop_threads)  # loaded in a worker thread
 
 
 async def _noting_thread(coro: Any, threads: list[int]) -> Any:
@@ -118,6 +133,25 @@ def test_the_sdk_is_built_once_in_a_worker_thread_for_concurrent_first_requests(
     loop_thread, got = asyncio.run(main())
     assert built and len(built) == 1 and built[0] != loop_thread
     assert all(s is sdk for s in got)
+
+
+def test_a_failing_warm_up_is_left_for_the_real_first_use() -> None:
+    from pipeline.ingest import warmup
+
+    def broken() -> None:
+        raise OSError("shipped table missing")
+
+    warmup.quietly(broken)  # does not raise
+
+
+def test_warm_up_leaves_ingest_answers_unchanged() -> None:
+    from pipeline.ingest import warmup
+    from pipeline.ingest.documents import ingest
+
+    payload = warmup.SAMPLE.encode("utf-8") + "台灣的線路與香港的綫路。\n".encode()
+    before = ingest(payload, "x.txt", "x")
+    warmup.warm_up_model_path()
+    assert ingest(payload, "x.txt", "x") == before
 
 
 def test_a_backend_never_used_builds_no_sdk(monkeypatch: Any) -> None:

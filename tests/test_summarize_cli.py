@@ -289,7 +289,7 @@ def test_cache_stats_and_clear(runner, server, tmp_path):
     assert summarize(runner, server, tmp_path, str(SEEDS / "003_5cb4fd5a6fe695d5.txt")).exit_code == 0
     stats = runner.invoke(app, ["cache", "stats", "--cache-dir", str(tmp_path / "cache")])
     entries = int(re.search(r"entries:\s+(\d+)", stats.output).group(1))
-    assert entries == len(server.bodies()) + 1  # one per model call, plus the article's results
+    assert entries == len(server.bodies()) + 2  # one per model call, the article's results, the briefing's item choice
     cleared = runner.invoke(app, ["cache", "clear", "--cache-dir", str(tmp_path / "cache")])
     assert f"removed {entries} entries" in cleared.output
     again = runner.invoke(app, ["cache", "stats", "--cache-dir", str(tmp_path / "cache")])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.grouping import complete_groups
 from pipeline.model.client import JsonRequest, ModelClient
@@ -75,6 +76,35 @@ def _briefing_items(results: Iterable[ArticleResult], count_tokens: Any) -> list
     return kept
 
 
+class _Memo(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+def _remembered_items(results: Iterable[ArticleResult], count_tokens: Any, memo: _Memo | None) -> list[dict[str, str]]:
+    """_briefing_items, with its choice remembered by the articles' ids, titles and summaries.
+
+    A re-run of the same articles then builds the same request without counting a token (loading
+    the tokenizer alone costs a re-run more than everything else the briefing does).
+    """
+    if memo is None:
+        return _briefing_items(results, count_tokens)
+    from pipeline.cache import cache_key
+
+    digest = hashlib.sha256()
+    for result in results:
+        digest.update(json.dumps(_full(result), ensure_ascii=False).encode("utf-8") + b"\n")
+    key = cache_key({"briefing_items": digest.hexdigest(), "budget": _BRIEFING_BUDGET_TOKENS, "v": 1})
+    known = memo.get(key)
+    if known is not None and known.get("kind") in ("full", "titles") and isinstance(known.get("count"), int):
+        items, _ = _prefix(results, _full if known["kind"] == "full" else _title)
+        return items[: known["count"]]
+    items = _briefing_items(results, count_tokens)
+    memo.put(key, {"kind": "full" if items and "summary" in items[0] else "titles", "count": len(items)})
+    return items
+
+
 def briefing_request(prompt: Prompt, items: list[dict[str, str]], max_tokens: int, temperature: float) -> JsonRequest:
     text = json.dumps(items, ensure_ascii=False, indent=1)
     return JsonRequest(
@@ -102,7 +132,7 @@ async def model_briefing(
     `results` may be the run's spilled store: it is read a few times, never held whole.
     """
     # In threads: on a large run, reading every result (and counting tokens) would stall the loop.
-    items = await asyncio.to_thread(_briefing_items, results, count_tokens)
+    items = await asyncio.to_thread(_remembered_items, results, count_tokens, client.cache)
     request = briefing_request(prompt, items, max_tokens, temperature)
     result = await client.complete_json(request)
     groups = [BriefingGroup(str(g["label"]), [str(a) for a in g["articles"]]) for g in result.data["groups"]]

@@ -107,8 +107,7 @@ class ModelSummarizer:
         return self._fingerprint
 
     async def summarize(self, doc: Document) -> ArticleResult:
-        # In a thread: counting a long article's tokens takes milliseconds (and the first count loads the tokenizer).
-        pieces = await asyncio.to_thread(split_balanced, doc.text, self.options.max_chunk_tokens, self.count_tokens)
+        pieces = split_balanced(doc.text, self.options.max_chunk_tokens, self.count_tokens)
         # Chunks go out together: the client's semaphore is the one bound on requests in flight.
         mapped = await asyncio.gather(
             *(self._map(doc, piece, i, len(pieces), tokens) for i, (piece, tokens) in enumerate(pieces))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -45,8 +44,7 @@ async def verify_and_repair(
     pinyin_of: Callable[[str], str] | None = None,
 ) -> Verified:
     """Check `fields` against the source; on problems, ask once for a correction and keep the better reply."""
-    # In a thread: a long article's checks take milliseconds, and their first use loads patterns.
-    flags = await asyncio.to_thread(check_result_fields, doc, fields, glossary, pinyin_of)
+    flags = check_result_fields(doc, fields, glossary, pinyin_of)
     if not flags:
         return Verified(fields, (), Usage(), False)
     # The source goes along when it fits one chunk; the problems name the source figures either way.
@@ -78,7 +76,7 @@ async def verify_and_repair(
         log.info("%s: the repair request failed (%s); the problems are shown to the reader", doc.id, exc)
         return Verified(fields, tuple(flags), Usage(), False)
     repaired = article_fields(result.data)
-    after = await asyncio.to_thread(check_result_fields, doc, repaired, glossary, pinyin_of)
+    after = check_result_fields(doc, repaired, glossary, pinyin_of)
     if language_problem(repaired) is None and len(after) < len(flags):
         return Verified(repaired, tuple(after), result.usage, True)
     return Verified(fields, tuple(flags), result.usage, False)

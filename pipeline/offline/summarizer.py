@@ -61,7 +61,7 @@ class OfflineSummarizer:
 
     async def summarize(self, doc: Document) -> ArticleResult:
         dictionary = await self._dictionary_off_loop() if profile(doc.language).dictionary else None
-        return await asyncio.to_thread(_triage, doc, dictionary)  # CPU work of milliseconds: not on the loop
+        return _triage(doc, dictionary)
 
     async def briefing(self, results: Collection[ArticleResult]) -> Briefing:
         # In a thread: on a large run these passes over the (spilled) results take a while.
