@@ -7,7 +7,7 @@ import filecmp
 import itertools
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Temporaries are named by process and a counter (one exclusive open, no random names to draw);
@@ -34,8 +34,7 @@ def write_atomic(path: Path | str, text: str | bytes, *, durable: bool = False) 
     data = text.encode("utf-8") if isinstance(text, str) else text
     if holds(path, data):
         return False
-    fd, tmp = _temporary(path)
-    try:
+    with _beside(path) as (fd, tmp):
         try:
             view = memoryview(data)
             while view:
@@ -45,17 +44,12 @@ def write_atomic(path: Path | str, text: str | bytes, *, durable: bool = False) 
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return True
 
 
 def write_atomic_pieces(path: Path | str, pieces: Iterable[str]) -> bool:
     """write_atomic for a text made piece by piece (never held whole); False when the file held it already."""
-    fd, tmp = _temporary(path)
-    try:
+    with _beside(path) as (fd, tmp):
         with os.fdopen(fd, "wb") as handle:
             for piece in pieces:
                 handle.write(piece.encode("utf-8"))
@@ -63,11 +57,19 @@ def write_atomic_pieces(path: Path | str, pieces: Iterable[str]) -> bool:
             os.unlink(tmp)
             return False
         os.replace(tmp, path)
+    return True
+
+
+@contextlib.contextmanager
+def _beside(path: Path | str) -> Iterator[tuple[int, str]]:
+    """A new private temporary file beside `path` (fd, name), removed if the block fails."""
+    fd, tmp = _temporary(path)
+    try:
+        yield fd, tmp
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return True
 
 
 def _same_bytes(new: str, old: Path | str) -> bool:

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,23 @@ def test_the_shipped_encoding_parses_the_same_either_way() -> None:
 
     contents = resources.files("pipeline").joinpath("data", f"{ENCODING_NAME}.tiktoken").read_bytes()
     assert _published_ranks(contents) == parse_bpe_ranks(contents)
+
+
+def test_a_file_written_in_pieces_is_replaced_whole_or_left_alone(tmp_path: Path) -> None:
+    from pipeline.fsutil import write_atomic_pieces
+
+    target = tmp_path / "briefing.md"
+    assert write_atomic_pieces(target, ["# Briefing\n", "", "中文 section\n"]) is True
+    assert target.read_text(encoding="utf-8") == "# Briefing\n中文 section\n"
+    inode = target.stat().st_ino
+    assert write_atomic_pieces(target, ["# Briefing\n中文", " section\n"]) is False  # same bytes: left alone
+    assert target.stat().st_ino == inode
+    assert write_atomic_pieces(target, ["changed\n"]) is True and target.read_text() == "changed\n"
+
+    def failing() -> Iterator[str]:
+        yield "half of a new text\n"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomic_pieces(target, failing())
+    assert target.read_text() == "changed\n" and [p.name for p in tmp_path.iterdir()] == ["briefing.md"]
