@@ -14,7 +14,9 @@ and the outputs, all in one process as `brief batch run` does, at N and at 2N (`
 reports CPU seconds and peak RSS per step, and the row "peak RSS at N vs 2N articles": the growth
 per article of the whole job's peak, beside what the run's manifest (the run.json rows, held as
 InputReport objects) costs per article. Pending requests are spooled to disk (only ids and request
-shapes stay in memory); what still grows is the runner's end of run, which holds every result.
+shapes stay in memory) and the run's finished results past 2,000 to an unnamed temporary file
+(pipeline/results.py): the Python heap is flat in N (tracemalloc); what RSS still gains per article
+is the allocator's (compare a run under PYTHONMALLOC=malloc MALLOC_ARENA_MAX=2).
 """
 
 from __future__ import annotations

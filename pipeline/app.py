@@ -449,8 +449,7 @@ async def summarize_inputs(
 
 def run_main(coro: Any) -> Any:
     """Run the main coroutine; SIGTERM stops it the way Ctrl-C does (outputs written, run.json interrupted)."""
-    import pipeline.ingest.documents  # noqa: F401  imported here, not on the loop, where an import is a stall
-    import pipeline.output.sinks  # noqa: F401
+    import pipeline.output.sinks  # noqa: F401  imported here, not on the loop, where an import is a stall (ingest: by the warm-up)
     import pipeline.runner  # noqa: F401
     import pipeline.sources.dedup  # noqa: F401
     from pipeline.cache import source_fingerprint
