@@ -110,6 +110,7 @@ class Runner:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
         report = RunReport(self.summarizer.mode, self.summarizer.model, self.endpoint)
         self._store = ResultStore(spill_after=self.spill_after)
+        self._settled = self._sinks_done = None  # a Runner may run again
         started = time.monotonic()
         gate = asyncio.Semaphore(self.max_parallel_inputs)
         # Only unfinished tasks are held (a finished one leaves the set): 100,000 inputs, not 100,000 tasks.
@@ -323,6 +324,7 @@ class Runner:
             flagged += bool(result.checks)
             for sink in self.sinks:
                 sink.article(result)
+        final.errors[:0] = store.errors  # lines that did not read back, logged by _finish
         store.close()
         self._store = final
         return _Settled(final, terms, conflicts, kinds, flagged)
