@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.app import resolve_endpoint
 from pipeline.config import Settings
 from pipeline.errors import BriefError
 from pipeline.secrets import public_url
+from pipeline.session import resolve_endpoint
 
 
 async def doctor(settings: Settings) -> tuple[list[str], bool]:

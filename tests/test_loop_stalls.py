@@ -19,6 +19,7 @@ from pipeline import app
 from pipeline.config import Settings
 from pipeline.model.backends import Deadlines
 from pipeline.model.backends.openai_http import OpenAIHTTPBackend
+from pipeline.session import open_session
 from pipeline.sources import files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def test_open_session_opens_the_cache_in_a_worker_thread(tmp_path: Path, monkeyp
     settings = Settings(base_url="http://127.0.0.1:9/v1", model="m", cache_dir=tmp_path / "cache", json_mode="object")
 
     async def main() -> int:
-        session = await app.open_session(settings, probe=False)
+        session = await open_session(settings, probe=False)
         await session.close()
         return threading.get_ident()
 
