@@ -249,3 +249,12 @@ def test_balanced_chunks_leave_no_runt_on_a_seed() -> None:
     balanced = [tokens for _, tokens in split_balanced(doc.text, 3000, count_tokens)]
     assert len(greedy) == len(balanced) == 2 and min(greedy) < 200
     assert min(balanced) > 0.7 * max(balanced)
+
+
+def test_balancing_never_packs_below_the_smallest_budget() -> None:
+    """Found by hypothesis: pieces of 1-2 tokens made the even share fall under MIN_CHUNK_TOKENS."""
+    from pipeline.ingest.tokens import count_tokens
+
+    pieces = split_balanced("。DeepSeek-R1。", 4, count_tokens)
+    assert "".join(piece for piece, _ in pieces) == "。DeepSeek-R1。"
+    assert all(tokens <= 4 for _, tokens in pieces)

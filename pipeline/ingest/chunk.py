@@ -257,7 +257,7 @@ def split_balanced(text: str, max_tokens: int, count: TokenCounter) -> list[tupl
         return greedy
     share = -(-sum(tokens for _, tokens in greedy) // len(greedy))
     for slack in (1.05, 1.15, 1.3):
-        budget = min(max_tokens, int(share * slack) + 1)
+        budget = min(max_tokens, max(MIN_CHUNK_TOKENS, int(share * slack) + 1))  # never under the floor
         even = split_counted(text, budget, count)
         if len(even) <= len(greedy):
             return even
