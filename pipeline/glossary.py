@@ -121,27 +121,31 @@ class _Votes:
         self.warnings: set[str] | None = None
         self.articles: dict[str, None] = {}  # insertion-ordered set of article ids
 
-    def add(self, entry: GlossaryEntry) -> None:
-        self.seen += 1
-        self.sources[entry.source] += 1
-        if self.seen == 2:
+    def _tallies(self) -> tuple[Counter[str], Counter[str], set[str]]:
+        """Targets, kinds and warnings counted so far, made from the first entry when first needed."""
+        if self.targets is None or self.kinds is None or self.warnings is None:
             first = self.first
             self.targets, self.kinds, self.warnings = (
                 Counter([first.target]),
                 Counter([first.kind]),
                 set(first.warnings),
             )
+        return self.targets, self.kinds, self.warnings
+
+    def add(self, entry: GlossaryEntry) -> None:
+        self.seen += 1
+        self.sources[entry.source] += 1
         if self.seen >= 2:
-            assert self.targets is not None and self.kinds is not None and self.warnings is not None
-            self.targets[entry.target] += 1
-            self.kinds[entry.kind] += 1
-            self.warnings.update(entry.warnings)
+            targets, kinds, warnings = self._tallies()
+            targets[entry.target] += 1
+            kinds[entry.kind] += 1
+            warnings.update(entry.warnings)
 
     def merged(self) -> tuple[GlossaryEntry, Conflict | None]:
         first = self.first
         if self.seen == 1 and _settled(first):
             return first, None  # what the general case makes of it, without its Counters
-        targets = self.targets if self.targets is not None else Counter([first.target])
+        targets, kinds, warnings = self._tallies()
         by_norm: Counter[str] = Counter()
         for target, count in targets.items():
             if target:
@@ -158,8 +162,8 @@ class _Votes:
             first,
             source=_pick(self.sources),
             target=target,
-            kind=cast(TermKind, _pick(self.kinds) if self.kinds is not None else first.kind),
-            warnings=tuple(sorted(self.warnings if self.warnings is not None else set(first.warnings))),
+            kind=cast(TermKind, _pick(kinds)),
+            warnings=tuple(sorted(warnings)),
         )
         return entry, conflict
 
@@ -169,7 +173,7 @@ def merge_entries(entries: Iterable[GlossaryEntry]) -> tuple[list[GlossaryEntry]
     glossary = RunGlossary()
     for entry in entries:
         glossary.vote(entry)
-    terms, conflicts = glossary.finish()
+    _, conflicts = glossary.finish()
     return [t.entry for t in glossary.in_order()], conflicts
 
 

@@ -282,9 +282,8 @@ class Runner:
         if self._settled is None:
             self._settled = asyncio.ensure_future(asyncio.to_thread(self._settle, report))
         settled = await asyncio.shield(self._settled)
-        if self._store.errors:
-            for line in self._store.errors:
-                log.warning("%s", line)
+        for line in self._store.errors:
+            log.warning("%s", line)
         briefing = None
         if not interrupted and self._fatal is None and len(settled.results):
             briefing = await self._briefing(settled.results, report)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from pipeline.checks.guard import ArticleProse, RunNames, check_article, check_overview, check_run_names
+from pipeline.checks.guard import ArticleProse, RunNames, check_article, check_overview
 from pipeline.records import ArticleResult, CheckFlag, Document
 
 PinyinOf = Callable[[str], str]
@@ -41,12 +41,11 @@ def review_run_names(
     pinyin_of: PinyinOf | None = None,
 ) -> list[ArticleResult]:
     """One rendering per entity across the run's prose: flag articles that use another (after harmonising)."""
-    found = check_run_names([_prose(r) for r in before], glossary, pinyin_of=pinyin_of)
-    reviewed = []
-    for result in after:
-        extra = [f for f in found.get(result.id, []) if f not in result.checks]
-        reviewed.append(replace(result, checks=(*result.checks, *extra)) if extra else result)
-    return reviewed
+    review = RunNameReview(glossary, pinyin_of)
+    for result in before:
+        review.add(result)
+    by_id = {r.id: r for r in before}
+    return [review.review(by_id[r.id], r) if r.id in by_id else r for r in after]
 
 
 class RunNameReview:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.records import Document
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +29,25 @@ OPENCC_CONFIGS = ("t2s", "s2t", "hk2s", "tw2s")
 
 def warm_up_ingest() -> None:
     """What the first article's ingest would load: the cleaner's patterns, language detection, OpenCC."""
+    _sample_documents()
+
+
+def _sample_documents() -> list[Document]:
     from pipeline.ingest.documents import ingest
     from pipeline.ingest.language import convert
 
     for config in OPENCC_CONFIGS:
         convert(SAMPLE, config)
-    ingest(SAMPLE.encode("utf-8"), "warm-up.txt", "warm-up")
+    return ingest(SAMPLE.encode("utf-8"), "warm-up.txt", "warm-up")
 
 
 def warm_up_model_path() -> None:
     """warm_up_ingest, then what the first summary would load: the tokenizer and the source checks."""
-    warm_up_ingest()
     from pipeline.checks.review import check_result_fields
-    from pipeline.ingest.documents import ingest
     from pipeline.ingest.tokens import count_tokens
 
+    (doc,) = _sample_documents()
     count_tokens(SAMPLE)
-    (doc,) = ingest(SAMPLE.encode("utf-8"), "warm-up.txt", "warm-up")
     fields = {"title": "Hong Kong GDP grew 1.8%", "summary": "About HK$700 billion, said OpenAI.", "key_points": []}
     check_result_fields(doc, fields, [])
 

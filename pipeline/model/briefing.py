@@ -24,13 +24,11 @@ _MAX_BYTES_PER_TOKEN = 8
 
 
 def _fits(items: list[dict[str, str]], count_tokens: Any) -> bool:
-    size = len(json.dumps(items, ensure_ascii=False).encode("utf-8"))
+    text = json.dumps(items, ensure_ascii=False)
+    size = len(text.encode("utf-8"))
     if size <= _BRIEFING_BUDGET_TOKENS:
         return True
-    return (
-        size <= _BRIEFING_BUDGET_TOKENS * _MAX_BYTES_PER_TOKEN
-        and count_tokens(json.dumps(items, ensure_ascii=False)) <= _BRIEFING_BUDGET_TOKENS
-    )
+    return size <= _BRIEFING_BUDGET_TOKENS * _MAX_BYTES_PER_TOKEN and count_tokens(text) <= _BRIEFING_BUDGET_TOKENS
 
 
 def _prefix(results: Iterable[ArticleResult], item: Any) -> tuple[list[dict[str, str]], bool]:

@@ -66,11 +66,6 @@ class OpenAIHTTPBackend:
         self._building: asyncio.Future[AsyncOpenAI] | None = None
         self._progress = 0.0  # loop time of the last piece any reply brought (a queue that moves)
 
-    def sdk(self) -> AsyncOpenAI:
-        if self._sdk is None:
-            self._sdk = self._build_sdk()
-        return self._sdk
-
     async def ready(self) -> AsyncOpenAI:
         """The SDK client, built in a worker thread on first use: importing openai and making its TLS
         context take ~0.7 s of CPU, which on the event loop would hold up every other task. A run
@@ -217,7 +212,7 @@ class OpenAIHTTPBackend:
     async def _open_stream(self, body: dict[str, Any]) -> tuple[Any, Any, Any]:
         from openai import AsyncStream
 
-        stream = await self.sdk().post(
+        stream = await (await self.ready()).post(
             "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=AsyncStream[object]
         )
         chunks = stream.__aiter__()
