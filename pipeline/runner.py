@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pipeline.checks.review import RunNameReview, check_briefing_overview, check_totals
 from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, EndpointUnavailable, InputError
 from pipeline.glossary import Conflict, RunGlossary, RunTerm
+from pipeline.memory import GiveBack
 from pipeline.records import ArticleResult, Briefing, CheckFlag, Document, InputReport, RawInput, RunReport, Usage
 from pipeline.results import ResultStore
 from pipeline.terminal import one_line
@@ -105,6 +106,7 @@ class Runner:
     _settled: asyncio.Future[_Settled] | None = field(default=None, init=False)
     _sinks_done: asyncio.Future[None] | None = field(default=None, init=False)
     _warming: asyncio.Future[None] | None = field(default=None, init=False)
+    _give_back: GiveBack = field(default_factory=GiveBack, init=False)  # freed memory back to the system, as it goes
 
     async def run(self, inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> RunReport:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
@@ -130,6 +132,7 @@ class Runner:
             finally:
                 gate.release()
                 done += 1
+                self._give_back.tick()
                 if self.progress:
                     self.progress(done, self.total)
 
@@ -323,6 +326,7 @@ class Runner:
             flagged += bool(result.checks)
             for sink in self.sinks:
                 sink.article(result)
+            self._give_back.tick()
         final.errors[:0] = store.errors  # lines that did not read back, logged by _finish
         store.close()
         self._store = final

@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.batchjob.engine import LiveReply, StageEngine, stages_of
 from pipeline.batchjob.jsonl import ParseStats, iter_request_ids, iter_results, one_line, usage_of
 from pipeline.batchjob.manifest import Failure, Manifest, RoundRecord, StageCounts
+from pipeline.memory import GiveBack
 
 Checkpoint = Callable[[str], None]
 
@@ -95,8 +96,10 @@ async def apply_results(
     expected = round_ids(job_dir, rnd)
     outstanding = stages_of(await engine.pending()).keys() & expected.keys()
     report = ApplyReport(round=rnd.number)
+    give_back = GiveBack()
     for path in paths:
         for item in iter_results(path, report.stats):
+            give_back.tick()
             custom_id = item.custom_id
             if custom_id not in outstanding:
                 report.unexpected += 1
