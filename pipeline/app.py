@@ -142,18 +142,18 @@ def own_output_check() -> Callable[[Path], bool]:
     return is_own_output
 
 
-def _input_paths(paths: Sequence[str]) -> list[Path]:
+def _input_paths(paths: Sequence[str]) -> list[Path | str]:
     """Every input file named or inside a named folder (to keep outputs off them)."""
     from pipeline.sources.files import folder_articles
 
-    found: list[Path] = []
+    found: list[Path | str] = []
     is_own_output = own_output_check()
     for name in paths:
         path = Path(name)
         if name == "-":
             continue
         if path.is_dir():
-            found += [p for p in folder_articles(path) if isinstance(p, Path) and not is_own_output(p)]
+            found += [p for p in folder_articles(path) if isinstance(p, str) and not is_own_output(Path(p))]
         else:
             found.append(path)
     return found

@@ -51,7 +51,7 @@ def _adopted(folder: Path) -> set[str]:
 class OutputFolder:
     """One output folder for one run: which names are free, and the writes themselves."""
 
-    def __init__(self, path: Path, inputs: Iterable[Path] = ()) -> None:
+    def __init__(self, path: Path, inputs: Iterable[Path | str] = ()) -> None:
         self.path = path
         self._inputs = {_real(p) for p in inputs}
         self._owned = owned_files(path)
