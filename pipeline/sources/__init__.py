@@ -89,7 +89,7 @@ def split_targets(targets: Sequence[str]) -> tuple[list[str], list[str]]:
 async def open_inputs(
     targets: Sequence[str],
     stdin: BinaryIO,
-    skip: Callable[[Path], bool],
+    skip: Callable[[str], bool],
     web: WebOptions,
     cache_dir: Path | None,
     seen: object | None = None,

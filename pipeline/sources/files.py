@@ -120,7 +120,7 @@ def file_id(source: str) -> str:
 
 
 def file_inputs(
-    paths: Sequence[str], stdin: BinaryIO, skip: Callable[[Path], bool] = lambda path: False
+    paths: Sequence[str], stdin: BinaryIO, skip: Callable[[str], bool] = lambda path: False
 ) -> Iterator[RawInput]:
     """Every input named, in order, folders expanded; bytes are read only when the input is reached.
 
@@ -133,7 +133,7 @@ def file_inputs(
             continue
         path = Path(name)
         if path.is_dir():
-            articles = [a for a in folder_articles(path) if isinstance(a, InputError) or not skip(Path(a))]
+            articles = [a for a in folder_articles(path) if isinstance(a, InputError) or not skip(a)]
             if not articles:
                 yield _raw(name, InputError(name, "folder holds no .txt, .md or .html articles"))
             for item in articles:
