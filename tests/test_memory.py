@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -56,7 +55,6 @@ def test_give_back_counts_and_trims_every_nth(trims: list[int]) -> None:
     assert (len(trims), counter.trims) == (2, 2)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc only")
 def test_a_run_gives_back_memory_as_articles_finish(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trims: list[int]
 ) -> None:
