@@ -285,3 +285,7 @@ def test_a_name_every_article_uses_names_five_of_them_then_others() -> None:
     assert flag.message.endswith("used in a0, a1, a2, a3, a4, others")
     few = check_run_names([*users[:2], odd], [LAM_TRAD], pinyin_of=pinyin_of)
     assert few["z"][0].message.endswith("used in a0, a1")
+    five = check_run_names([*users[:5], odd], [LAM_TRAD], pinyin_of=pinyin_of)
+    assert five["z"][0].message.endswith("used in a0, a1, a2, a3, a4")  # all of them: no "others"
+    six = check_run_names([*users[:6], odd], [LAM_TRAD], pinyin_of=pinyin_of)
+    assert six["z"][0].message.endswith("used in a0, a1, a2, a3, a4, others")

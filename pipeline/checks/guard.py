@@ -138,8 +138,8 @@ class _Elsewhere(Mapping[str, list[str]]):
     def __getitem__(self, source: str) -> list[str]:
         others = [i for i in self.users[source] if i != self.article_id]
         named = others[:_USERS_NAMED]
-        unkept = self.counts[source] - len(self.users[source])  # one of them may be this article
-        more = len(others) > len(named) or unkept > (0 if len(others) < len(self.users[source]) else 1)
+        # Users are kept until one past the names shown, so any user not kept is one more other.
+        more = len(others) > len(named) or self.counts[source] > len(self.users[source])
         return [*named, "others"] if more else named
 
     def __iter__(self) -> Iterator[str]:

@@ -81,7 +81,7 @@ def folder_articles(folder: Path) -> list[str | InputError]:
                 continue
             if entry.is_symlink() and not os.path.exists(entry.path):
                 if _is_loop(Path(entry.path)):
-                    found.append(InputError(str(Path(entry.path)), "symlink loop"))
+                    found.append(InputError(entry.path, "symlink loop"))
                 continue  # a dangling link is not an article
             if os.path.splitext(name)[1].lower() in ARTICLE_SUFFIXES:
                 found.append(entry.path)
