@@ -1,7 +1,7 @@
 """Benchmark Batch jobs: prepare (write request files) and import a results file for N synthetic requests.
 
 Run from the repository root:  .venv/bin/python bench/batch.py [--requests 10000] [--compare 40000] [--json F]
-                               .venv/bin/python bench/batch.py --articles 5000 [--compare 10000]
+                               .venv/bin/python bench/batch.py --articles 5000 [--compare 10000] [--cli]
 
 Each size runs in its own process and reports CPU seconds and peak RSS per phase. The engine
 here is trivial (a bitmap cache); its pending() list of bodies is the protocol's and is measured
@@ -18,6 +18,9 @@ shapes stay in memory), the run's finished results past 2,000 go to an unnamed t
 (pipeline/results.py), folder listings hold strings, not Paths, and freed memory is handed back to
 the system every 256 articles (pipeline/memory.py: glibc otherwise keeps each article's freed
 chunks in holes between the few allocations that live on).
+
+`--cli` runs what a user runs instead: `brief batch prepare`, then `brief batch import` of each
+round's results file, each its own `brief` process, timed by wait4 (CPU, peak RSS per command).
 """
 
 from __future__ import annotations
@@ -343,6 +346,63 @@ def pipeline_main(n: int, compare: int, json_path: Path | None) -> None:
         json_path.write_text(json.dumps(rows, indent=1) + "\n")
 
 
+def cli_child(n: int) -> dict[str, Any]:
+    """`brief batch prepare` and each `brief batch import` as their own processes, at n articles."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from pipeline_bench import brief_env, run_process
+
+    from pipeline.batchjob.manifest import load
+
+    steps: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        synthetic_articles(root / "news", n)
+        env = brief_env()
+        brief = [sys.executable, "-m", "pipeline"]
+        nowhere = "http://127.0.0.1:9/v1"  # a vllm run-batch job: no endpoint is contacted
+        job, cache = root / "job", root / "cache"
+        prepare_argv = ["batch", "prepare", str(root / "news"), "--out", str(job), "--base-url", nowhere]
+        commands = [[*prepare_argv, "--model", "fake-qwen", "--cache-dir", str(cache)]]
+        rounds = 0
+        while commands:
+            label = "prepare" if rounds == 0 else f"import {rounds}"
+            cost = run_process([*brief, *commands.pop()], env=env)
+            if cost.returncode not in (0, 1):
+                raise RuntimeError(f"{label}: exit {cost.returncode}: {cost.stderr[-500:]}")
+            steps[label] = {"cpu_s": round(cost.cpu, 2), "peak_mb": round(cost.max_rss_mb), "exit": cost.returncode}
+            if load(job).open_round() is not None and rounds < 6:
+                rounds += 1
+                results = root / f"results-{rounds}.jsonl"
+                answer_all(job, results)
+                commands.append(["batch", "import", str(job), str(results)])
+        outputs = sum(1 for _ in (job / "out").glob("*.json"))
+    return {"articles": n, "steps": steps, "output_json_files": outputs}
+
+
+def cli_main(n: int, compare: int, json_path: Path | None) -> None:
+    rows = []
+    for size in [n, *([compare] if compare else [])]:
+        command = [sys.executable, __file__, "--cli-child", str(size)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for row in rows:
+        print(f"{row['articles']:,} articles, {row['output_json_files']:,} .json outputs, a brief process per command:")
+        for label, step in row["steps"].items():
+            cost = f"cpu {step['cpu_s']:>7.2f} s  peak RSS {step['peak_mb']:>5} MB"
+            print(f"  brief batch {label:<9} {cost}  exit {step['exit']}")
+    if len(rows) == 2:
+        small, large = sorted(rows, key=lambda row: row["articles"])
+        added = large["articles"] - small["articles"]
+        growth = ", ".join(
+            f"{label} {(large['steps'][label]['peak_mb'] - step['peak_mb']) * 1024 / added:+.1f}"
+            for label, step in small["steps"].items()
+            if label in large["steps"]
+        )
+        print(f"peak RSS growth per added article, by command, KB (target: none beyond the manifest): {growth}")
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
@@ -351,12 +411,20 @@ def main() -> None:
     parser.add_argument("--articles", type=int, help="run the real pipeline over this many synthetic articles")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pipeline-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cli", action="store_true", help="with --articles: each step as its own brief process")
+    parser.add_argument("--cli-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child)))
         return
     if args.pipeline_child:
         print(json.dumps(pipeline_child(args.pipeline_child)))
+        return
+    if args.cli_child:
+        print(json.dumps(cli_child(args.cli_child)))
+        return
+    if args.articles and args.cli:
+        cli_main(args.articles, args.compare if args.compare != 40_000 else 2 * args.articles, args.json)
         return
     if args.articles:
         pipeline_main(args.articles, args.compare if args.compare != 40_000 else 2 * args.articles, args.json)
