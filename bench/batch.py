@@ -309,12 +309,18 @@ def growth_kb(small: dict[str, Any], large: dict[str, Any], label: str | None = 
     return (peaks[1] - peaks[0]) * 1024 / max(1, large["articles"] - small["articles"])
 
 
-def pipeline_main(n: int, compare: int, json_path: Path | None) -> None:
+def children(flag: str, sizes: list[int]) -> list[dict[str, Any]]:
+    """Each size measured in a fresh process of this script (its last stdout line: the row as JSON)."""
     rows = []
-    for size in [n, *([compare] if compare else [])]:
-        command = [sys.executable, __file__, "--pipeline-child", str(size)]
+    for size in sizes:
+        command = [sys.executable, __file__, flag, str(size)]
         done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def pipeline_main(n: int, compare: int, json_path: Path | None) -> None:
+    rows = children("--pipeline-child", [n, *([compare] if compare else [])])
     for row in rows:
         tokens = row["tokens"]
         print(
@@ -380,11 +386,7 @@ def cli_child(n: int) -> dict[str, Any]:
 
 
 def cli_main(n: int, compare: int, json_path: Path | None) -> None:
-    rows = []
-    for size in [n, *([compare] if compare else [])]:
-        command = [sys.executable, __file__, "--cli-child", str(size)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    rows = children("--cli-child", [n, *([compare] if compare else [])])
     for row in rows:
         print(f"{row['articles']:,} articles, {row['output_json_files']:,} .json outputs, a brief process per command:")
         for label, step in row["steps"].items():
