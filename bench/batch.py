@@ -219,22 +219,12 @@ def manifest_cost(run_json: Path) -> dict[str, float]:
     """What the run's manifest costs per article: run.json on disk, and its rows rebuilt as InputReports."""
     import tracemalloc
 
-    from pipeline.records import InputReport, Usage
+    from pipeline.records import InputReport
 
     data = json.loads(run_json.read_text(encoding="utf-8"))
     rows = data["inputs"]
     tracemalloc.start()
-    held = [
-        InputReport(
-            str(row["source"]),
-            str(row["status"]),
-            row["error"],
-            [str(doc) for doc in row["documents"]],
-            Usage(row["requests"], row["cache_hits"], row["prompt_tokens"], row["completion_tokens"]),
-            float(row["elapsed_s"]),
-        )
-        for row in rows
-    ]
+    held = [InputReport.from_json(row) for row in rows]
     memory = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     count = max(1, len(held))

@@ -27,9 +27,9 @@ from pipeline.records import (
     DocumentMeta,
     GlossaryEntry,
     RawInput,
-    RunReport,
     Usage,
 )
+from pipeline.run_report import RunReport
 
 _LAZY = {
     "load_settings": "pipeline.config",

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, InputError, InterruptedEarly
-from pipeline.records import Document, DocumentMeta, RawInput, RunReport
+from pipeline.records import Document, DocumentMeta, RawInput
+from pipeline.run_report import RunReport
 from pipeline.secrets import public_url
 from pipeline.session import Session, open_session
 

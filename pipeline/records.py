@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from pipeline.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
+from pipeline.errors import InputError
 
 TermKind = Literal["person", "organisation", "product", "place", "term"]
 TERM_KINDS: tuple[str, ...] = get_args(TermKind)
@@ -226,72 +225,8 @@ class InputReport:
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
-
-@dataclass
-class RunReport:
-    """The whole run: per-input rows and totals for run.json (the results themselves go to a ResultStore)."""
-
-    mode: str
-    model: str | None
-    endpoint: str | None
-    inputs: list[InputReport] = field(default_factory=list)
-    documents: int = 0  # results kept (stories of inputs that succeeded, and of partly failed ones)
-    dropped_terms: int = 0
-    briefing_usage: Usage = field(default_factory=Usage)
-    briefing_error: str | None = None
-    fatal_error: str | None = None  # an error that stopped the run (a rejected key, say)
-    fatal_exit_code: int = 0
-    interrupted: bool = False
-    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    elapsed_s: float = 0.0
-    glossary_conflicts: list[dict[str, Any]] = field(default_factory=list)
-    client_stats: dict[str, Any] = field(default_factory=dict)
-    checks: dict[str, int] = field(default_factory=dict)  # faithfulness flags by kind (see pipeline.checks)
-
-    @property
-    def failed(self) -> list[InputReport]:
-        return [i for i in self.inputs if i.status not in ("ok", "duplicate")]
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.fatal_error:
-            return self.fatal_exit_code or EXIT_FAILED
-        return EXIT_FAILED if self.failed else EXIT_OK
-
-    def usage(self) -> Usage:
-        return sum((i.usage for i in self.inputs), self.briefing_usage)
-
-    def totals(self) -> dict[str, Any]:
-        usage = self.usage()
-        if "requests" in self.client_stats:  # what went over the wire, failed inputs' attempts included
-            stats = self.client_stats
-            usage = Usage(stats["requests"], usage.cache_hits, stats["prompt_tokens"], stats["completion_tokens"])
-        return {
-            "inputs": len(self.inputs),
-            "ok": sum(1 for i in self.inputs if i.status == "ok"),
-            "failed": sum(1 for i in self.inputs if i.status == "failed"),
-            "documents": self.documents,
-            **usage.to_json(),
-            "dropped_terms": self.dropped_terms,
-            "elapsed_s": round(self.elapsed_s, 3),
-        }
-
-    def to_manifest(self) -> dict[str, Any]:
-        manifest = {
-            "mode": self.mode,
-            "model": self.model,
-            "endpoint": self.endpoint,
-            "started": self.started,
-            "interrupted": self.interrupted,
-            "inputs": [i.to_json() for i in self.inputs],
-            "briefing_error": self.briefing_error,
-            "glossary_conflicts": self.glossary_conflicts,
-            "client": self.client_stats,
-            "checks": self.checks,
-            "totals": self.totals(),
-        }
-        if self.fatal_error:
-            manifest["error"] = self.fatal_error
-        return manifest
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InputReport:
+        usage = Usage(data["requests"], data["cache_hits"], data["prompt_tokens"], data["completion_tokens"])
+        documents = [str(doc_id) for doc_id in data["documents"]]
+        return cls(str(data["source"]), str(data["status"]), data["error"], documents, usage, float(data["elapsed_s"]))

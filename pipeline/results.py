@@ -3,20 +3,16 @@
 The run's end (glossary harmonised over every article, the names reviewed, the briefing, the
 sinks) reads every result, some of them more than once. Held as objects that is several KB per
 article; spilled, memory keeps one (id, offset) pair per article and each result is read back
-when it is needed. The spill file has no name (tempfile.TemporaryFile), so a killed run leaves
-nothing behind. A line that no longer reads (a disk error) is recorded in `errors` and skipped:
-never a crash.
+when it is needed (pipeline/spill.py). A line that no longer reads (a disk error) is recorded in
+`errors` and skipped: never a crash.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Iterable, Iterator
-from typing import IO
 
-from pipeline.jsonbytes import compact
 from pipeline.records import ArticleResult
+from pipeline.spill import UNREADABLE, SpillFile
 from pipeline.terminal import one_line
 
 # Results kept as objects before the store moves to its spill file (~10 MB of them): most runs never
@@ -31,7 +27,7 @@ class ResultStore:
     def __init__(self, results: Iterable[ArticleResult] = (), *, spill_after: int | None = None) -> None:
         self.spill_after = SPILL_AFTER if spill_after is None else spill_after
         self._held: dict[str, ArticleResult] = {}
-        self._file: IO[bytes] | None = None
+        self._file: SpillFile | None = None
         self._offsets: dict[str, int] = {}  # id → offset of its line, once spilled: ~100 bytes an article
         self.damaged = 0
         self.errors: list[str] = []
@@ -52,16 +48,14 @@ class ResultStore:
         self._write(result)
 
     def _spill(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="brief-results-")  # noqa: SIM115  # closed by close()
+        self._file = SpillFile(prefix="brief-results-")
         held, self._held = self._held, {}
         for result in held.values():
             self._write(result)
 
     def _write(self, result: ArticleResult) -> None:
         assert self._file is not None
-        self._file.seek(0, 2)
-        self._offsets[result.id] = self._file.tell()
-        self._file.write(compact(result.to_json()) + b"\n")
+        self._offsets[result.id] = self._file.append(result.to_json())
 
     def __len__(self) -> int:
         return len(self._offsets) if self._file is not None else len(self._held)
@@ -89,12 +83,11 @@ class ResultStore:
     def _read(self, doc_id: str, offset: int) -> ArticleResult | None:
         assert self._file is not None
         try:
-            self._file.seek(offset)
-            data = json.loads(self._file.readline().decode("utf-8"))
+            data = self._file.read(offset)
             if not isinstance(data, dict) or data.get("id") != doc_id:
                 raise ValueError("not the record written here")
             return ArticleResult.from_json(data)
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        except UNREADABLE as err:
             self.damaged += 1
             if len(self.errors) < _MAX_ERRORS:
                 self.errors.append(one_line(f"the result of {doc_id} cannot be read back from the spill file ({err})"))

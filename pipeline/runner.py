@@ -21,8 +21,9 @@ from pipeline.checks.review import RunNameReview, check_briefing_overview, check
 from pipeline.errors import BriefError, DuplicateInput, EndpointRejected, EndpointUnavailable, InputError
 from pipeline.glossary import Conflict, RunGlossary, RunTerm
 from pipeline.memory import GiveBack
-from pipeline.records import ArticleResult, Briefing, CheckFlag, Document, InputReport, RawInput, RunReport, Usage
+from pipeline.records import ArticleResult, Briefing, CheckFlag, Document, InputReport, RawInput, Usage
 from pipeline.results import ResultStore
+from pipeline.run_report import RunReport, RunRows
 from pipeline.terminal import one_line
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ class Runner:
 
     async def run(self, inputs: AsyncIterable[RawInput] | Iterable[RawInput]) -> RunReport:
         """Process every input; on cancellation keep what finished and mark the run interrupted."""
-        report = RunReport(self.summarizer.mode, self.summarizer.model, self.endpoint)
+        rows = RunRows(spill_after=self.spill_after)
+        report = RunReport(self.summarizer.mode, self.summarizer.model, self.endpoint, rows)
         self._store = ResultStore(spill_after=self.spill_after)
         self._settled = self._sinks_done = None  # a Runner may run again
         started = time.monotonic()
@@ -125,11 +127,12 @@ class Runner:
             if not task.cancelled() and task.exception() is not None:
                 crashed.append(task.exception())  # type: ignore[arg-type]
 
-        async def one(raw: RawInput, row: InputReport, doc_id: str) -> None:
+        async def one(raw: RawInput, row: InputReport, position: int, doc_id: str) -> None:
             nonlocal done
             try:
                 await self._process(raw, row, doc_id, report)
             finally:
+                rows.done(position)
                 gate.release()
                 done += 1
                 self._give_back.tick()
@@ -140,12 +143,13 @@ class Runner:
             async for raw in _aiter(inputs):
                 await gate.acquire()
                 row = InputReport(raw.source)
-                report.inputs.append(row)
+                position = rows.add(row)
                 if self._fatal is not None:
                     gate.release()
                     self._skip(row)
+                    rows.done(position)
                     continue
-                task = asyncio.create_task(one(raw, row, self.claim_id(raw.id_hint)))
+                task = asyncio.create_task(one(raw, row, position, self.claim_id(raw.id_hint)))
                 tasks.add(task)
                 task.add_done_callback(settle)
             await asyncio.gather(*tasks)
@@ -163,15 +167,14 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             report.interrupted = True
-            for item in report.inputs:
-                if item.status == "pending":
-                    item.status = "interrupted"
+            rows.interrupted()
             report.elapsed_s = time.monotonic() - started
             await self._finish(report, interrupted=True)
             raise
         finally:
             report.elapsed_s = time.monotonic() - started
             self._store.close()
+            rows.close()  # run.json is written: the totals still answer
         return report
 
     async def _warmed(self) -> None:

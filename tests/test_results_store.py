@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline.results
+import pipeline.run_report
 from pipeline.cli import app
 from pipeline.output.render import render_article
 from pipeline.records import ArticleResult, CheckFlag, DocumentMeta, GlossaryEntry, Usage
@@ -74,7 +75,7 @@ def test_the_spill_file_has_no_name(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_a_damaged_line_is_a_recorded_error() -> None:
     store = ResultStore([result(doc_id, n) for n, doc_id in enumerate("abcd")], spill_after=0)
-    handle: Any = store._file  # the spill file itself, damaged in place (same lengths, so offsets hold)
+    handle: Any = store._file._file  # type: ignore[union-attr]  # the spill file itself, damaged in place (same lengths)
     handle.seek(0)
     lines = handle.read().splitlines(keepends=True)
     lines[1] = (b'{"id":"b","title":"torn\xff').ljust(len(lines[1]) - 1) + b"\n"
@@ -126,6 +127,7 @@ def test_a_run_whose_results_are_spilled_writes_the_same_outputs(
 
         held = run("held")
         monkeypatch.setattr(pipeline.results, "SPILL_AFTER", 0)  # every result goes through the spill file
+        monkeypatch.setattr(pipeline.run_report, "SPILL_AFTER", 0)  # and every finished run.json row
         spilled = run("spilled")
     assert _outputs(held) == _outputs(spilled)
     assert len(list(held.glob("*.md"))) >= 10 and "## Glossary" in (spilled / "briefing.md").read_text()

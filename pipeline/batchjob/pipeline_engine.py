@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pipeline.app import PreparedRun
     from pipeline.config import Settings
     from pipeline.model.client import JsonRequest, ModelClient
-    from pipeline.records import RunReport
+    from pipeline.run_report import RunReport
 
 INPUTS = "inputs.json"
 INPUTS_VERSION = 1

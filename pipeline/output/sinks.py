@@ -8,7 +8,6 @@ from typing import TextIO
 from pipeline.output.folder import OutputFolder
 from pipeline.output.render import (
     briefing_markdown,
-    dump_json,
     glossary_json,
     glossary_tsv,
     mark_sentences,
@@ -43,7 +42,7 @@ class FolderSink:
                 overview = mark_sentences(overview, overview_checks)
         else:
             overview, groups = "No article could be processed.", []
-        failures = [(i.source, i.error or i.status) for i in report.failed]
+        failures = [(i.source, i.error or i.status) for i in report.failed()]
         duplicates = [(i.source, i.error or "") for i in report.inputs if i.status == "duplicate"]
         pieces = briefing_markdown(
             overview, groups, outcome.results, outcome.terms, report.mode, failures, overview_checks, duplicates
@@ -61,7 +60,7 @@ class ManifestSink:
         pass
 
     def finish(self, outcome: RunOutcome) -> None:
-        self.folder.write("run.json", scrub(dump_json(outcome.report.to_manifest())))
+        self.folder.write_pieces("run.json", map(scrub, outcome.report.manifest_pieces()))
 
 
 class StdoutSink:
