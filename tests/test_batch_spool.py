@@ -63,6 +63,10 @@ def test_the_listing_can_be_read_twice_at_once_and_filtered(tmp_path: Path) -> N
     without_briefing = pending.without(stages=("briefing",))
     assert [r.custom_id for r in without_briefing] == ["k1", "k2"] and list(without_briefing.stages()) == ["k1", "k2"]
     assert [r.custom_id for r in pending.without(answered=("k2",))] == ["k1", "k3"]
+    view = pending.without(stages=("briefing",), answered=("k1",)).stages()  # a view, not a copy
+    assert len(view) == 1 and "k2" in view and "k1" not in view and "k3" not in view and "k9" not in view
+    assert view.get("k3") is None and view["k2"] == "map" and dict(view.items()) == {"k2": "map"}
+    assert len(pending) == 3 and pending.stages()["k3"] == "briefing"  # the listing it came from is unchanged
     assert stages_of(pending.without(stages=("map",))) == {"k3": "briefing"}
     assert stages_of([BatchRequest("x", "map", {}, 0)]) == {"x": "map"}  # a plain list is read through
     pending.close()

@@ -2,8 +2,9 @@
 
 A deferred run over N articles asks for about N requests, each carrying its article's text.
 Held as a list that is a few KB per article; here each request is written out as it is found
-and only its id, stage and "shape" (the request without its messages: schema, check, budget,
-shared by every request of one prompt) stay in memory, which is all `accept` needs.
+and only its id and the index of its "shape" (its stage and the request without its messages:
+schema, check, budget, shared by every request of one prompt) stay in memory, one dict entry per
+request, which is all `accept` needs.
 """
 
 from __future__ import annotations
@@ -38,14 +39,11 @@ class RequestSpool(dict[str, "JsonRequest"]):
         self.keep = frozenset(keep)
         self.kept: dict[str, JsonRequest] = {}
         self._handle: IO[bytes] = tempfile.TemporaryFile(dir=folder, prefix=".spool-")  # noqa: SIM115
-        self._stages: dict[str, str] = {}
         self._shape_of: dict[str, int] = {}
-        self._shapes: list[JsonRequest] = []
-        self._shape_index: dict[tuple[Any, ...], int] = {}
-        self._interned: dict[str, str] = {}
+        self._shapes = _Shapes()
 
     def setdefault(self, key: str, default: JsonRequest, /) -> JsonRequest:  # type: ignore[override]
-        if key not in self._stages:
+        if key not in self._shape_of:
             self._spool(key, default)
         return default
 
@@ -56,14 +54,28 @@ class RequestSpool(dict[str, "JsonRequest"]):
         stage, body, estimate = self.describe(request)
         line = {"custom_id": key, "stage": stage, "est": estimate, "body": body}
         self._handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
-        self._stages[key] = self._interned.setdefault(stage, stage)
-        self._shape_of[key] = self._shape(request)
+        self._shape_of[key] = self._shapes.index(stage, request)
         if key in self.keep:
             self.kept[key] = request
 
-    def _shape(self, request: JsonRequest) -> int:
-        """The index of this request's shape: its fields but the messages (the check by identity)."""
+    def close(self) -> PendingRequests:
+        """Stop recording; the requests found, read back from the spool on demand."""
+        self._handle.flush()
+        return PendingRequests(self._handle, self._shape_of, self._shapes)
+
+
+class _Shapes:
+    """The few distinct shapes of a run's requests: a stage and the request without its messages."""
+
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+        self.requests: list[JsonRequest] = []
+        self._index: dict[tuple[Any, ...], int] = {}
+
+    def index(self, stage: str, request: JsonRequest) -> int:
+        """The index of this request's shape (the check and schema by identity)."""
         signature = (
+            stage,
             request.prompt_id,
             request.prompt_hash,
             request.schema_name,
@@ -73,46 +85,38 @@ class RequestSpool(dict[str, "JsonRequest"]):
             id(request.check),
             request.salvageable,
         )
-        index = self._shape_index.get(signature)
-        if index is None:
-            index = self._shape_index[signature] = len(self._shapes)
-            self._shapes.append(replace(request, messages=[]))  # holds schema and check: their ids stay valid
-        return index
-
-    def close(self) -> PendingRequests:
-        """Stop recording; the requests found, read back from the spool on demand."""
-        self._handle.flush()
-        return PendingRequests(self._handle, self._stages, self._shape_of, self._shapes)
+        found = self._index.get(signature)
+        if found is None:
+            found = self._index[signature] = len(self.requests)
+            self.stages.append(stage)
+            self.requests.append(replace(request, messages=[]))  # holds schema and check: their ids stay valid
+        return found
 
 
 class PendingRequests:
-    """The requests of one deferred run: ids and stages in memory, bodies streamed from the spool.
+    """The requests of one deferred run: ids in memory, bodies streamed from the spool.
 
     Iterable more than once (and from two loops at a time: each keeps its own position).
-    `without` gives a view that leaves some stages or requests out.
+    `without` gives a view that leaves some stages or requests out (nothing is copied).
     """
 
     def __init__(
         self,
         handle: IO[bytes],
-        stages: dict[str, str],
         shape_of: dict[str, int],
-        shapes: list[JsonRequest],
+        shapes: _Shapes,
         hidden: frozenset[str] = frozenset(),
         answered: frozenset[str] = frozenset(),
     ) -> None:
         self._handle = handle
-        self._all = stages
         self._shape_of = shape_of
         self._shapes = shapes
         self._hidden = hidden
         self._answered = answered
-        if hidden or answered:
-            self._view = {k: s for k, s in stages.items() if s not in hidden and k not in answered}
-        else:
-            self._view = stages
+        self._view = _StageView(shape_of, shapes.stages, hidden, answered)
 
     def stages(self) -> Mapping[str, str]:
+        """custom_id → stage of the requests in view."""
         return self._view
 
     def __len__(self) -> int:
@@ -133,12 +137,46 @@ class PendingRequests:
     def without(self, stages: Collection[str] = (), answered: Collection[str] = ()) -> PendingRequests:
         """A view of the same spool without these stages and without these requests."""
         hidden, done = self._hidden | frozenset(stages), self._answered | frozenset(answered)
-        return PendingRequests(self._handle, self._all, self._shape_of, self._shapes, hidden, done)
+        return PendingRequests(self._handle, self._shape_of, self._shapes, hidden, done)
 
     def request(self, custom_id: str) -> JsonRequest | None:
         """The request behind an id without its messages: what validating and caching a reply needs."""
         index = self._shape_of.get(custom_id)
-        return self._shapes[index] if index is not None else None
+        return self._shapes.requests[index] if index is not None else None
 
     def close(self) -> None:
         self._handle.close()
+
+
+class _StageView(Mapping[str, str]):
+    """custom_id → stage over the spool's one dict, less hidden stages and answered ids."""
+
+    def __init__(
+        self, shape_of: dict[str, int], stages: list[str], hidden: frozenset[str], answered: frozenset[str]
+    ) -> None:
+        self._shape_of, self._stages, self._hidden, self._answered = shape_of, stages, hidden, answered
+        self._count: int | None = None
+
+    def __getitem__(self, key: str) -> str:
+        stage = self._stages[self._shape_of[key]]
+        if stage in self._hidden or key in self._answered:
+            raise KeyError(key)
+        return stage
+
+    def __iter__(self) -> Iterator[str]:
+        if not (self._hidden or self._answered):
+            return iter(self._shape_of)
+        return (key for key in self._shape_of if key in self)
+
+    def __contains__(self, key: object) -> bool:
+        index = self._shape_of.get(key) if isinstance(key, str) else None
+        if index is None:
+            return False
+        return self._stages[index] not in self._hidden and key not in self._answered
+
+    def __len__(self) -> int:
+        if not (self._hidden or self._answered):
+            return len(self._shape_of)
+        if self._count is None:  # the spool is closed: its ids no longer change
+            self._count = sum(1 for _ in self)
+        return self._count
