@@ -25,6 +25,8 @@ from pipeline.terminal import one_line
 SPILL_AFTER = 2000  # rows held before finished ones go to the spill file (a few hundred KB of them)
 _FINE = ("ok", "duplicate")  # the statuses that do not fail a run
 _HELD = -1  # the offset of a row still in memory
+# Only scalars come before "inputs" in run.json, and a string's quotes are escaped: this is the key.
+_PLACEHOLDER = '"inputs"'
 
 
 class RunRows:
@@ -90,7 +92,7 @@ class RunRows:
                 row.status = "interrupted"
 
     def close(self) -> None:
-        """Drop the spill file; counts and usage still answer, the spilled rows are gone."""
+        """Drop the spill file (else it goes with this object); counts and usage still answer, spilled rows do not."""
         if self._spill is not None:
             self._spill.close()
 
@@ -181,7 +183,3 @@ class RunReport:
         if self.fatal_error:
             manifest["error"] = self.fatal_error
         return manifest
-
-
-# Only scalars come before "inputs" in run.json, and a string's quotes are escaped: this is the key.
-_PLACEHOLDER = '"inputs"'

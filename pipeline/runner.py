@@ -174,7 +174,6 @@ class Runner:
         finally:
             report.elapsed_s = time.monotonic() - started
             self._store.close()
-            rows.close()  # run.json is written: the totals still answer
         return report
 
     async def _warmed(self) -> None:

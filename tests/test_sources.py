@@ -6,8 +6,11 @@ import io
 import os
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipeline.errors import InputError
-from pipeline.sources.files import MAX_INPUT_BYTES, file_inputs
+from pipeline.sources.files import MAX_INPUT_BYTES, _stem, file_inputs
 
 
 def read_inputs(paths: list[str], stdin: io.BytesIO) -> list[tuple[str, bytes | InputError | None]]:
@@ -54,3 +57,13 @@ def test_bad_paths_become_errors_and_the_rest_is_read(tmp_path: Path) -> None:
 def test_oversized_stdin_is_refused() -> None:
     ((source, payload),) = read_inputs(["-"], io.BytesIO(b"a" * (MAX_INPUT_BYTES + 10)))
     assert source == "-" and isinstance(payload, InputError) and "too large" in payload.reason
+
+
+PATH_PIECES = ["a", "b", ".", "..", "/", "/.", "#", " ", "名", "x.y", "\\"]
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(PATH_PIECES), max_size=8).map("".join))
+def test_file_ids_are_path_stems_without_building_paths(source: str) -> None:
+    # file_id avoids pathlib (each Path interns its parts for the whole run); the rule must not change.
+    assert _stem(source) == Path(source).stem
