@@ -118,9 +118,10 @@ class RunReport:
     client_stats: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, int] = field(default_factory=dict)  # faithfulness flags by kind (see pipeline.checks)
 
-    def failed(self) -> Iterator[InputReport]:
+    @property
+    def failed(self) -> list[InputReport]:
         """The rows of inputs that did not end well, in input order."""
-        return (row for row in self.inputs if row.status not in _FINE)
+        return [row for row in self.inputs if row.status not in _FINE]
 
     @property
     def exit_code(self) -> int:

@@ -135,4 +135,4 @@ def test_totals_and_exit_code_are_the_same_held_or_spilled() -> None:
     assert held.totals()["inputs"] == 7 and held.totals()["ok"] == 3 and held.totals()["failed"] == 2
     assert held.exit_code == spilled.exit_code == EXIT_FAILED
     assert report(0, ["ok", "duplicate", "ok"]).exit_code == EXIT_OK
-    assert [item.status for item in spilled.failed()] == ["failed", "skipped", "failed"]
+    assert [item.status for item in spilled.failed] == ["failed", "skipped", "failed"]

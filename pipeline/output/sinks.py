@@ -42,7 +42,7 @@ class FolderSink:
                 overview = mark_sentences(overview, overview_checks)
         else:
             overview, groups = "No article could be processed.", []
-        failures = [(i.source, i.error or i.status) for i in report.failed()]
+        failures = [(i.source, i.error or i.status) for i in report.failed]
         duplicates = [(i.source, i.error or "") for i in report.inputs if i.status == "duplicate"]
         pieces = briefing_markdown(
             overview, groups, outcome.results, outcome.terms, report.mode, failures, overview_checks, duplicates
