@@ -14,10 +14,10 @@ and the outputs, all in one process as `brief batch run` does, at N and at 2N (`
 reports CPU seconds and peak RSS per step, and the row "peak RSS at N vs 2N articles": the growth
 per article of the whole job's peak, beside what the run's manifest (the run.json rows, held as
 InputReport objects) costs per article. Pending requests are spooled to disk (only ids and request
-shapes stay in memory), the run's finished results past 2,000 go to an unnamed temporary file
-(pipeline/results.py), folder listings hold strings, not Paths, and freed memory is handed back to
-the system every 256 articles (pipeline/memory.py: glibc otherwise keeps each article's freed
-chunks in holes between the few allocations that live on).
+shapes stay in memory), the run's finished results and run.json rows past 2,000 go to unnamed
+temporary files (pipeline/results.py, pipeline/run_report.py), folder listings hold strings, not
+Paths, and freed memory is handed back to the system every 256 articles (pipeline/memory.py: glibc
+otherwise keeps each article's freed chunks in holes between the few allocations that live on).
 
 `--cli` runs what a user runs instead: `brief batch prepare`, then `brief batch import` of each
 round's results file, each its own `brief` process, timed by wait4 (CPU, peak RSS per command).

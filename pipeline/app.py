@@ -146,11 +146,11 @@ def own_output_check() -> Callable[[str], bool]:
     return is_own_output
 
 
-def _input_paths(paths: Sequence[str]) -> list[Path | str]:
+def _input_paths(paths: Sequence[str]) -> list[str]:
     """Every input file named or inside a named folder (to keep outputs off them)."""
     from pipeline.sources.files import folder_articles
 
-    found: list[Path | str] = []
+    found: list[str] = []
     is_own_output = own_output_check()
     for name in paths:
         path = Path(name)
@@ -159,7 +159,7 @@ def _input_paths(paths: Sequence[str]) -> list[Path | str]:
         if path.is_dir():
             found += [p for p in folder_articles(path) if isinstance(p, str) and not is_own_output(p)]
         else:
-            found.append(path)
+            found.append(name)
     return found
 
 
