@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Container
 
 from pipeline.glossary import term_key
 from pipeline.records import ArticleResult, BriefingGroup
@@ -16,7 +16,9 @@ _MAX_POSTINGS = 64
 
 
 def group_by_shared_terms(results: Collection[ArticleResult]) -> list[BriefingGroup]:
-    """Group articles whose glossaries overlap strongly; deterministic, in input order.
+    """The stories several articles share (glossaries overlapping strongly); deterministic, in input order.
+
+    Only groups of two or more are returned: an article on its own is in none.
 
     Candidate pairs come from an inverted index (term -> articles), so articles that share no
     term are never compared: the cost follows the shared terms, not the square of the run.
@@ -57,43 +59,44 @@ def group_by_shared_terms(results: Collection[ArticleResult]) -> list[BriefingGr
     groups: dict[int, _Group] = {}
     for i, result in enumerate(results):
         root = find(i)
+        if sizes[root] < 2:
+            continue  # an article on its own gets its own section after the groups (render.briefing_markdown)
         group = groups.get(root)
         if group is None:
             group = groups[root] = _Group(result.title)
-        group.add(result, counted=sizes[root] > 1)
+        group.add(result)
     return [BriefingGroup(g.label(), g.ids) for g in groups.values()]
 
 
 class _Group:
-    """One story group as its members stream past: their ids and, for a shared story, their terms."""
+    """One shared story as its members stream past: their ids and terms."""
 
     def __init__(self, first_title: str) -> None:
         self.first_title = first_title
         self.ids: list[str] = []
         self.shared: Counter[str] = Counter()
 
-    def add(self, result: ArticleResult, counted: bool) -> None:
+    def add(self, result: ArticleResult) -> None:
         self.ids.append(result.id)
-        if counted:
-            # Sorted, so that ties are broken the same way in every process (sets follow the hash seed).
-            self.shared.update(sorted({e.target or e.source for e in result.glossary}))
+        # Sorted, so that ties are broken the same way in every process (sets follow the hash seed).
+        self.shared.update(sorted({e.target or e.source for e in result.glossary}))
 
     def label(self) -> str:
-        if len(self.ids) == 1:
-            return self.first_title
         common = [t for t, n in self.shared.most_common(3) if n > 1]
         return "Related coverage: " + ", ".join(common) if common else self.first_title
 
 
-def complete_groups(groups: list[BriefingGroup], results: Iterable[ArticleResult]) -> list[BriefingGroup]:
-    """Keep each article in exactly one group, whatever the model answered."""
-    titles = {r.id: r.title for r in results}
+def clean_groups(groups: list[BriefingGroup], known: Container[str]) -> list[BriefingGroup]:
+    """The model's groups with unknown and repeated ids dropped, so that an article is in at most one.
+
+    Articles in no group are not listed: the briefing gives each its own section after the groups,
+    so a run of any size holds nothing per article here (the model's reply is bounded).
+    """
     seen: set[str] = set()
     cleaned: list[BriefingGroup] = []
     for group in groups:
-        ids = [i for i in group.article_ids if i in titles and i not in seen]
+        ids = [i for i in dict.fromkeys(group.article_ids) if i in known and i not in seen]
         seen.update(ids)
         if ids:
             cleaned.append(BriefingGroup(group.label, ids))
-    cleaned += [BriefingGroup(title, [doc_id]) for doc_id, title in titles.items() if doc_id not in seen]
     return cleaned

@@ -185,7 +185,7 @@ class ArticleResult:
 
 @dataclass(frozen=True)
 class BriefingGroup:
-    """Articles about one story, under an English label."""
+    """Articles about one story, under an English label (an article is in at most one group)."""
 
     label: str
     article_ids: list[str]
@@ -196,7 +196,7 @@ class Briefing:
     """The run-level briefing: an overview and the story groups, with what it cost."""
 
     overview: str
-    groups: list[BriefingGroup]
+    groups: list[BriefingGroup]  # the stories; an article in none has its own section after them
     usage: Usage = field(default_factory=Usage)
     prompt: dict[str, str] | None = None
     error: str | None = None  # why there is no model overview, when there is none

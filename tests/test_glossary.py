@@ -182,10 +182,36 @@ def test_articles_sharing_most_terms_are_one_story(spill_after: int) -> None:
         spill_after=spill_after,
     )
     groups = group_by_shared_terms(results)
-    assert [(g.label, g.article_ids) for g in groups] == [
-        ("Related coverage: chips, controls, export", ["a", "c"]),
-        ("Lone story", ["b"]),
-        ("Too few terms", ["d"]),
+    # b and d share no story: they are in no group (the briefing gives each its own section)
+    assert [(g.label, g.article_ids) for g in groups] == [("Related coverage: chips, controls, export", ["a", "c"])]
+
+
+def test_the_model_s_groups_keep_each_known_article_once() -> None:
+    from pipeline.grouping import clean_groups
+    from pipeline.records import BriefingGroup
+
+    known = {"a", "b", "c"}
+    groups = [BriefingGroup("One", ["c", "x", "c", "a"]), BriefingGroup("Two", ["a", "y"]), BriefingGroup("T", ["b"])]
+    assert [(g.label, g.article_ids) for g in clean_groups(groups, known)] == [("One", ["c", "a"]), ("T", ["b"])]
+
+
+@pytest.mark.parametrize("spill_after", [100, 0])
+def test_the_briefing_gives_groups_first_then_each_ungrouped_article_once_in_id_order(spill_after: int) -> None:
+    from pipeline.output.render import briefing_markdown
+    from pipeline.records import BriefingGroup
+
+    results = ResultStore([_story(i, f"Title {i}", []) for i in ("d", "a", "c", "b")], spill_after=spill_after)
+    text = "".join(briefing_markdown("O.", [BriefingGroup("Story", ["c", "a"])], results, [], "model"))
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings == [
+        "# Briefing",
+        "## Overview",
+        "## Story",
+        "### Title c",
+        "### Title a",
+        "## Title b",
+        "## Title d",
+        "## Glossary",
     ]
 
 

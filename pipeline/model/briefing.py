@@ -8,11 +8,12 @@ import json
 from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
-from pipeline.grouping import complete_groups
+from pipeline.grouping import clean_groups
 from pipeline.model.client import JsonRequest, ModelClient
 from pipeline.model.english import overview_check
 from pipeline.model.prompts import Prompt, delimit
 from pipeline.records import ArticleResult, Briefing, BriefingGroup
+from pipeline.results import ResultStore
 
 # The briefing request carries summaries up to this many tokens, then titles only.
 _BRIEFING_BUDGET_TOKENS = 6000
@@ -56,7 +57,7 @@ def _briefing_items(results: Iterable[ArticleResult], count_tokens: Any) -> list
     """Summaries when they fit the budget, else titles; for very large runs, as many titles as fit.
 
     `results` is read at most twice and never held whole (it may be the run's spilled store).
-    Articles left out of the request still get their section in the briefing (complete_groups).
+    Articles left out of the request still get their section in the briefing (render.briefing_markdown).
     """
     full, whole = _prefix(results, _full)
     if whole and _fits(full, count_tokens):
@@ -134,6 +135,8 @@ async def model_briefing(
     request = briefing_request(prompt, items, max_tokens, temperature)
     result = await client.complete_json(request)
     groups = [BriefingGroup(str(g["label"]), [str(a) for a in g["articles"]]) for g in result.data["groups"]]
-    groups = await asyncio.to_thread(complete_groups, groups, results)
+    # The store answers `in` by id; any other collection (a library caller's list) is indexed once.
+    known = results if isinstance(results, ResultStore) else {r.id for r in results}
+    groups = clean_groups(groups, known)
     covered = tuple(item["id"] for item in items)
     return Briefing(result.data["overview"], groups, result.usage, prompt.record(), covered=covered)

@@ -166,6 +166,8 @@ def briefing_markdown(
 ) -> Iterator[str]:
     """Render the run's briefing, in pieces: overview, a section per story group, the merged glossary.
 
+    The groups come first; every article in none of them follows on its own, in id order.
+
     Each article is read from the store when its section is written: a run of any size is never
     held whole, as results or as text.
     """
@@ -174,18 +176,15 @@ def briefing_markdown(
         lines += [OFFLINE_BANNER, ""]
     lines += [f"{len(results)} article(s).", "", "## Overview", "", block(overview), ""]
     yield _joined(lines)
+    grouped: set[str] = set()
     for group in groups:
         members = [r for r in map(results.get, group.article_ids) if r is not None]
-        if not members:
-            continue
-        lines = [f"## {inline(group.label)}", ""] if len(members) > 1 else []
-        for result in members:
-            level = "###" if len(members) > 1 else "##"
-            lines += [f"{level} {inline(result.title)}", "", f"*Source: {_briefing_source(result)}*", ""]
-            lines += [block(_marked(result.summary, result.checks, "summary")), ""]
-            points = [_marked(p, result.checks, f"key_points[{i}]") for i, p in enumerate(result.key_points)]
-            lines += [f"- {inline(p)}" for p in points] + [""]
-        yield _joined(lines)
+        grouped.update(group.article_ids)
+        if members:
+            yield _section(group.label, members)
+    for result in results:  # every article in no group, on its own, in id order
+        if result.id not in grouped:
+            yield _section("", [result])
     flagged = ((r, flag) for r in results for flag in r.checks)
     first = next(flagged, None)
     if first is not None or overview_checks:
@@ -206,6 +205,18 @@ def briefing_markdown(
     lines += ["## Glossary", ""]
     lines.append(glossary_table([t.entry for t in terms]) if terms else "(no terms)")
     yield _joined(lines)
+
+
+def _section(label: str, members: list[ArticleResult]) -> str:
+    """One story: under its label when several articles tell it, else the article alone."""
+    lines = [f"## {inline(label)}", ""] if len(members) > 1 else []
+    level = "###" if len(members) > 1 else "##"
+    for result in members:
+        lines += [f"{level} {inline(result.title)}", "", f"*Source: {_briefing_source(result)}*", ""]
+        lines += [block(_marked(result.summary, result.checks, "summary")), ""]
+        points = [_marked(p, result.checks, f"key_points[{i}]") for i, p in enumerate(result.key_points)]
+        lines += [f"- {inline(p)}" for p in points] + [""]
+    return _joined(lines)
 
 
 def _joined(lines: list[str]) -> str:
