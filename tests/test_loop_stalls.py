@@ -180,7 +180,7 @@ def test_folder_articles_walks_like_os_walk(tmp_path: Path) -> None:
     os.symlink(tmp_path / "loop2.txt", tmp_path / "loop1.txt")
     os.symlink(tmp_path / "loop1.txt", tmp_path / "loop2.txt")
 
-    found = files.folder_articles(tmp_path)
+    found = list(files.folder_articles(tmp_path))
 
     paths = [os.path.relpath(p, tmp_path) for p in found if isinstance(p, str)]  # strings: a Path costs more held
     errors = {Path(e.source).name: str(e) for e in found if not isinstance(e, str)}
@@ -189,7 +189,7 @@ def test_folder_articles_walks_like_os_walk(tmp_path: Path) -> None:
 
 
 def test_folder_articles_reports_an_unreadable_folder(tmp_path: Path) -> None:
-    found = files.folder_articles(tmp_path / "gone")
+    found = list(files.folder_articles(tmp_path / "gone"))
     assert len(found) == 1 and not isinstance(found[0], str) and "no such file" in str(found[0])
 
 

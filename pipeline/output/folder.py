@@ -53,10 +53,13 @@ class OutputFolder:
 
     def __init__(self, path: Path, inputs: Iterable[Path | str] = ()) -> None:
         self.path = path
-        self._inputs = {_real(p) for p in inputs}
+        self._real_path = _real(path)
+        # Only inputs inside this folder could be written over (a link here to one elsewhere is replaced,
+        # never written through): a run's other inputs are not held.
+        inside = self._real_path.rstrip(os.sep) + os.sep
+        self._inputs = {real for real in map(_real, inputs) if real.startswith(inside)}
         self._owned = owned_files(path)
         self._written: set[str] = set()
-        self._real_path = _real(path)
 
     def check(self) -> None:
         """Before any request: the folder is writable and the run files are not someone else's."""
@@ -120,7 +123,9 @@ class OutputFolder:
                 raise OutputError(f"{self.path / name}: exists and was not written by brief; not overwritten")
         new = [name for name in names if name not in self._owned and name not in self._written]
         if new:
-            self._written.update(new)
+            # Only the run files, which are written again: an article's names are written once per
+            # run (its id is claimed once), so a run of any size holds no name per article here.
+            self._written.update(name for name in new if name in RUN_FILES)
             self._record_owned(*new)  # listed before they exist: a crash never leaves an unlisted file of ours
 
     def _record_owned(self, *names: str) -> None:
