@@ -398,7 +398,9 @@ def cli_main(n: int, compare: int, json_path: Path | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--compare", type=int, default=40_000, help="a second size, to show the growth (0: none)")
+    parser.add_argument(
+        "--compare", type=int, help="a second size, to show the growth (0: none; default 40,000, or twice --articles)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--articles", type=int, help="run the real pipeline over this many synthetic articles")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -415,12 +417,13 @@ def main() -> None:
     if args.cli_child:
         print(json.dumps(cli_child(args.cli_child)))
         return
-    if args.articles and args.cli:
-        cli_main(args.articles, args.compare if args.compare != 40_000 else 2 * args.articles, args.json)
-        return
     if args.articles:
-        pipeline_main(args.articles, args.compare if args.compare != 40_000 else 2 * args.articles, args.json)
+        # Asked for, or twice the first size (an explicit 40,000 used to be taken for the default).
+        compare = 2 * args.articles if args.compare is None else args.compare
+        (cli_main if args.cli else pipeline_main)(args.articles, compare, args.json)
         return
+    if args.compare is None:
+        args.compare = 40_000
     rows = []
     for n in [args.requests, *([args.compare] if args.compare else [])]:
         done = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
