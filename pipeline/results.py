@@ -70,6 +70,11 @@ class ResultStore:
             if result is not None:
                 yield result
 
+    def discard(self, doc_id: str) -> None:
+        """Forget one result (its spilled line stays in the file, unread)."""
+        self._held.pop(doc_id, None)
+        self._offsets.pop(doc_id, None)
+
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in (self._offsets if self._file is not None else self._held)
 

@@ -307,7 +307,8 @@ class Runner:
     def _settle(self, report: RunReport) -> _Settled:
         """Three passes over the finished results: the glossary's votes, the names, then each final article.
 
-        Each final article goes to every sink at once and into a second store (the briefing reads it).
+        Each final article goes to every sink at once and replaces its first version in the store
+        (the briefing reads it): one index of the run's articles, not two at once.
         """
         store = self._store
         glossary = RunGlossary()
@@ -318,21 +319,21 @@ class Runner:
         names = RunNameReview([t.entry for t in terms], self.pinyin_of)
         for result in store:
             names.add(result)
-        final = ResultStore(spill_after=self.spill_after)
         kinds: Counter[str] = Counter()
         flagged = 0
-        for before in store:
+        for doc_id in store.ids():
+            before = store.get(doc_id)
+            if before is None:  # its line no longer reads (recorded in store.errors): not in the outputs
+                store.discard(doc_id)
+                continue
             result = names.review(before, glossary.apply(before))
-            final.add(result)
+            store.add(result)
             kinds.update(flag.kind for flag in result.checks)
             flagged += bool(result.checks)
             for sink in self.sinks:
                 sink.article(result)
             self._give_back.tick()
-        final.errors[:0] = store.errors  # lines that did not read back, logged by _finish
-        store.close()
-        self._store = final
-        return _Settled(final, terms, conflicts, kinds, flagged)
+        return _Settled(store, terms, conflicts, kinds, flagged)
 
     async def _briefing(self, results: ResultStore, report: RunReport) -> Briefing:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,19 @@ def test_a_damaged_line_is_a_recorded_error() -> None:
     assert store.damaged == 2 and len(store.errors) == 2
     assert "the result of b cannot be read back" in store.errors[0] and "\n" not in store.errors[0]
     assert store.get("c") is None and store.damaged == 3
+    store.close()
+
+
+@pytest.mark.parametrize("spill_after", [100, 0])
+def test_a_result_replaced_as_the_store_is_read_keeps_one_entry_its_final_version(spill_after: int) -> None:
+    store = ResultStore([result(doc_id, n) for n, doc_id in enumerate("abc")], spill_after=spill_after)
+    for doc_id in store.ids():  # as the run's end does: each article's final version replaces its first
+        before = store.get(doc_id)
+        assert before is not None
+        store.add(replace(before, summary=before.summary + " (final)"))
+    store.discard("b")
+    assert [r.id for r in store] == ["a", "c"] and len(store) == 2 and "b" not in store
+    assert all(r.summary.endswith("(final)") for r in store) and store.get("b") is None
     store.close()
 
 
