@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import InputError
-from pipeline.sources.files import MAX_INPUT_BYTES, _stem, file_inputs
+from pipeline.paths import path_stem
+from pipeline.sources.files import MAX_INPUT_BYTES, file_inputs
 
 
 def read_inputs(paths: list[str], stdin: io.BytesIO) -> list[tuple[str, bytes | InputError | None]]:
@@ -66,4 +67,4 @@ PATH_PIECES = ["a", "b", ".", "..", "/", "/.", "#", " ", "名", "x.y", "\\"]
 @given(st.lists(st.sampled_from(PATH_PIECES), max_size=8).map("".join))
 def test_file_ids_are_path_stems_without_building_paths(source: str) -> None:
     # file_id avoids pathlib (each Path interns its parts for the whole run); the rule must not change.
-    assert _stem(source) == Path(source).stem
+    assert path_stem(source) == Path(source).stem

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.ingest.clean import Line, clean_lines, html_to_text, looks_like_html, unescape_entities
@@ -16,6 +15,7 @@ from pipeline.ingest.decode import decode_bytes
 from pipeline.ingest.language import convert, detect_language, detect_script, simplify_config
 from pipeline.ingest.mojibake import MOJIBAKE_MARKER
 from pipeline.languages import profile
+from pipeline.paths import path_stem
 from pipeline.records import Document
 
 # A piece of text between two disclaimers is a story of its own only if it is this long;
@@ -25,7 +25,7 @@ _MIN_STORY_CHARS = 150
 
 def document_id(source: str) -> str:
     """The id stem of an input: its file name without extension, or "stdin"."""
-    return "stdin" if source in ("-", "stdin") else Path(source).stem
+    return "stdin" if source in ("-", "stdin") else path_stem(source)
 
 
 def _split_stories(lines: list[Line]) -> list[list[Line]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.errors import InputError
+from pipeline.paths import path_stem
 from pipeline.records import RawInput
 
 ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
@@ -146,17 +147,9 @@ def file_id(source: str) -> str:
     """
     if source == STDIN:
         return "stdin"
-    stem = _stem(source)
+    stem = path_stem(source)
     safe = "".join("_" if c == "#" or not c.isprintable() or c in "/\\" else c for c in stem).lstrip(".")
     return safe or "article"
-
-
-def _stem(source: str) -> str:
-    """Path(source).stem without a Path: each Path interns its parts, a table that only grows (~300 B per file)."""
-    parts = [part for part in source.split("/") if part not in ("", ".")]  # as Path drops them
-    name = parts[-1] if parts else ""
-    dot = name.rfind(".")
-    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def file_inputs(
