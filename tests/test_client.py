@@ -304,3 +304,27 @@ def test_the_schema_probe_tells_enforcing_from_ignoring_servers() -> None:
         assert asyncio.run(probe()) == (True, "schema")
         server.ignore_schema = True
         assert asyncio.run(probe()) == (False, "object")
+
+
+def test_a_request_leaves_no_garbage_for_the_cyclic_collector() -> None:
+    """Each request used to leave ~33 objects in reference cycles (an AsyncRetrying's state): the
+    collector freed them in 6-8 ms pauses of the event loop. Freed by reference counting now."""
+    import gc
+
+    from tests.inprocess import InProcessBackend
+
+    client = ModelClient(InProcessBackend(responder=answer), None, "fake-qwen", concurrency=8)
+
+    async def run() -> int:
+        await client.complete_json(request("熱身"))  # one-time setup out of the count
+        gc.collect()
+        gc.disable()
+        try:
+            await asyncio.gather(*(client.complete_json(request(f"文章{n}")) for n in range(40)))
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    garbage = asyncio.run(run())
+    assert client.stats.requests == 41
+    assert garbage < 40  # under one object per request (was 1,440 for these 40)
