@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import fsutil
+from pipeline import dictionary, fsutil
 from pipeline.cache import cache_key
 from pipeline.dictionary import Dictionary
 from pipeline.ingest.tokens import _parse_line_by_line, parse_bpe_ranks
@@ -209,6 +209,29 @@ def test_cedict_from_a_crlf_gzip_file_matches_reading_it_as_text(tmp_path: Path)
     assert (loaded._lines, loaded._index, loaded._proper) == (as_text._lines, as_text._index, as_text._proper)
     assert loaded._index["号"] == [1, 2, 3] and loaded.is_proper("通義千問") and len(loaded) == 4
     assert loaded.pinyin("号") == as_text.pinyin("号")
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_cedict_read_in_pieces_gives_the_whole_file_s_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool
+) -> None:
+    # Pieces of 7 bytes cut through \r\n pairs, three-byte characters and the rarer line breaks.
+    monkeypatch.setattr(dictionary, "_PIECE", 7)
+    text = "# 香港\r\n號 号 [hao4] /number/\r\n\r\nx\ry\u2028z\x85w\n末行 no newline"
+    data = text.encode("utf-8")
+    path = tmp_path / ("dict.txt.gz" if gz else "dict.txt")
+    path.write_bytes(gzip.compress(data) + gzip.compress(data) if gz else data)  # two members, as gzip allows
+    expected = (text + text if gz else text).splitlines()
+    assert list(dictionary._file_lines(path)) == expected
+
+
+def test_a_cut_cedict_gzip_fails_like_gzip_does(tmp_path: Path) -> None:
+    path = tmp_path / "dict.txt.gz"
+    path.write_bytes(gzip.compress("號 号 [hao4] /number/\n".encode() * 5000)[:-12])
+    with pytest.raises(EOFError):
+        gzip.decompress(path.read_bytes())
+    with pytest.raises(EOFError):
+        list(dictionary._file_lines(path))
 
 
 def test_bpe_ranks_parse_like_the_line_by_line_reader() -> None:
