@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import app
+from pipeline import app, responsive
 from pipeline.config import Settings
 from pipeline.model.backends import Deadlines
 from pipeline.model.backends.openai_http import OpenAIHTTPBackend
@@ -134,6 +134,116 @@ def test_the_sdk_is_built_once_in_a_worker_thread_for_concurrent_first_requests(
     loop_thread, got = asyncio.run(main())
     assert built and len(built) == 1 and built[0] != loop_thread
     assert all(s is sdk for s in got)
+
+
+def test_a_large_input_is_ingested_and_chunked_off_the_loop_a_small_one_on_it(tmp_path: Path, monkeypatch: Any) -> None:
+    """A real-size page's cleaning (7-20 ms) and chunking (4-7 ms) were one stall each on the loop;
+    a short wire item's (~1 ms each) costs less than the hop to a thread and stays."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app as cli
+    from pipeline.model import summarize
+    from tests.fakeserver import FakeOpenAI
+
+    where: dict[str, set[int]] = {"ingest": set(), "chunk": set()}
+
+    def ingest(raw: Any, doc_id: str) -> Any:
+        where["ingest"].add(threading.get_ident())
+        return real_ingest(raw, doc_id)
+
+    def chunk(text: str, *args: Any) -> Any:
+        where["chunk"].add(threading.get_ident())
+        return real_chunk(text, *args)
+
+    real_ingest, real_chunk = app.ingest_input, summarize.split_balanced
+    monkeypatch.setattr(app, "ingest_input", ingest)
+    monkeypatch.setattr(summarize, "split_balanced", chunk)
+    loop_threads: list[int] = []
+    real_run = asyncio.run
+    monkeypatch.setattr(asyncio, "run", lambda coro: real_run(_noting_thread(coro, loop_threads)))
+    (tmp_path / "empty.toml").touch()
+    monkeypatch.setenv("BRIEF_CONFIG", str(tmp_path / "empty.toml"))
+    sentence = "香港特區政府今日公布，第三季度本地生產總值按年增長百分之一點八，出口表現好於預期。"
+    for name, count in (("short", 2), ("long", 40)):
+        lines = [f"{name}{n}：{sentence}" for n in range(count)]
+        (tmp_path / f"{name}.txt").write_text("\n\n".join(lines), encoding="utf-8")
+    for name in ("short", "long"):
+        args = ["summarize", str(tmp_path / f"{name}.txt"), "--out", str(tmp_path / f"out-{name}"), "--no-cache"]
+        with FakeOpenAI() as fake:
+            done = CliRunner().invoke(cli, [*args, "--base-url", fake.base_url, "--model", "m"])
+        assert done.exit_code == 0, done.output
+        assert len(loop_threads) == 1 and len(where["ingest"]) == len(where["chunk"]) == 1
+        on_loop = [loop_threads[0] in where[step] for step in ("ingest", "chunk")]
+        assert on_loop == ([True, True] if name == "short" else [False, False]), (name, where, loop_threads)
+        loop_threads.clear()
+        where = {"ingest": set(), "chunk": set()}
+
+
+def test_offloaded_work_runs_on_one_thread_with_a_short_switch_interval() -> None:
+    seen: list[tuple[int, float]] = []
+
+    def job(n: int) -> int:
+        seen.append((threading.get_ident(), sys.getswitchinterval()))
+        return n * 2
+
+    async def main() -> tuple[int, list[int]]:
+        return threading.get_ident(), list(await asyncio.gather(*(responsive.off_loop(job, n) for n in range(6))))
+
+    before = sys.getswitchinterval()
+    loop_thread, doubled = asyncio.run(main())
+    assert doubled == [0, 2, 4, 6, 8, 10]
+    threads = {thread for thread, _ in seen}
+    assert len(threads) == 1 and loop_thread not in threads  # one worker, never the loop's thread
+    assert all(interval <= responsive.LOADING_SWITCH_INTERVAL for _, interval in seen)
+    assert sys.getswitchinterval() == before  # restored once nothing is offloaded
+
+
+def test_a_cancelled_offload_still_queued_never_starts() -> None:
+    started: list[str] = []
+    release = threading.Event()
+
+    async def main() -> None:
+        first = asyncio.ensure_future(responsive.off_loop(lambda: release.wait(5)))
+        await asyncio.sleep(0.05)  # the worker is busy with it
+        second = asyncio.ensure_future(responsive.off_loop(lambda: started.append("second")))
+        await asyncio.sleep(0)
+        second.cancel()
+        release.set()
+        assert await first is True
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await responsive.off_loop(lambda: None)  # the queue has moved past it
+
+    asyncio.run(main())
+    assert started == []
+
+
+def test_a_pacer_lets_other_tasks_in_only_once_its_slice_is_used() -> None:
+    async def ran_between(pacer: responsive.Pacer) -> bool:
+        other: list[int] = []
+
+        async def append() -> None:
+            other.append(1)
+
+        bystander = asyncio.ensure_future(append())
+        await pacer.turn()
+        turned = bool(other)
+        await bystander
+        return turned
+
+    assert asyncio.run(ran_between(responsive.Pacer(slice_s=0.0))) is True
+    assert asyncio.run(ran_between(responsive.Pacer(slice_s=60.0))) is False
+
+
+def test_what_a_one_time_load_leaves_is_frozen_out_of_the_collector_s_walks() -> None:
+    import gc
+
+    before = gc.get_freeze_count()
+    kept = asyncio.run(responsive.load_in_thread(lambda: [[n] for n in range(5000)]))
+    try:
+        assert gc.get_freeze_count() >= before + len(kept)
+    finally:
+        gc.unfreeze()
 
 
 def test_a_failing_warm_up_is_left_for_the_real_first_use() -> None:

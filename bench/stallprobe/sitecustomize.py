@@ -9,6 +9,9 @@ samples the loop thread's stack while a callback has been running for longer tha
 so a stall is charged to the code that was running, not to where the task happened to stop;
 every sample of a stall is summarised ("where": the deepest pipeline frame and the innermost
 frame, with how many samples each), the first few are kept whole.
+Each stall says when it began (`at_s`, seconds after the loop's first callback). With
+$BRIEF_STALL_OTHERS set, each sample also takes the other threads' stacks (`[thread name]` first):
+a stall whose wall time is far above its CPU time shows who held the GIL meanwhile.
 At exit the stalls go to $BRIEF_STALL_LOG as JSON. brief itself is not changed.
 """
 
@@ -97,15 +100,22 @@ class _Probe:
         self.total_over = 0.0
         self.max = 0.0
         self.max_cpu = 0.0
+        self.first = 0.0  # perf_counter at the loop's first callback: stalls say when they began
 
     def watch(self) -> None:
         while True:
             time.sleep(INTERVAL)
             started, seq = self.started, self.seq
             if started and time.perf_counter() - started > THRESHOLD:
-                frame = sys._current_frames().get(self.loop_thread)
+                frames = sys._current_frames()
+                frame = frames.get(self.loop_thread)
                 if frame is not None and seq == self.seq:
                     self.samples.setdefault(seq, []).append(_stack(frame))
+                    if os.environ.get("BRIEF_STALL_OTHERS"):
+                        names = {t.ident: t.name for t in threading.enumerate()}
+                        for ident, other in frames.items():
+                            if ident not in (self.loop_thread, threading.get_ident()):
+                                self.samples[seq].append([f"[thread {names.get(ident, '?')}]"] + _stack(other)[:6])
 
     def record(self, seconds: float, cpu: float, before: str, after: str, seq: int) -> None:
         self.over += 1
@@ -114,6 +124,7 @@ class _Probe:
         samples = self.samples.pop(seq, [])
         stall = {
             "ms": round(seconds * 1000, 2),
+            "at_s": round(time.perf_counter() - seconds - self.first, 3),
             "cpu_ms": round(cpu * 1000, 2),
             "resumed_at": before,
             "suspended_at": after,
@@ -150,6 +161,7 @@ def _install() -> None:
     def timed_run(self: Any) -> None:
         if probe.loop_thread == 0:
             probe.loop_thread = threading.get_ident()
+            probe.first = time.perf_counter()
             threading.Thread(target=probe.watch, daemon=True, name="stall-probe").start()
         probe.callbacks += 1
         probe.seq += 1

@@ -11,6 +11,7 @@ from pipeline.dictionary import Dictionary
 from pipeline.grouping import group_by_shared_terms
 from pipeline.languages import profile
 from pipeline.records import ArticleResult, Briefing, Document
+from pipeline.responsive import load_in_thread
 
 
 def offline_overview(results: Collection[ArticleResult]) -> str:
@@ -49,7 +50,7 @@ class OfflineSummarizer:
         """Loaded once, in a thread: parsing CC-CEDICT takes about a second."""
         async with self._lock:
             if self._dictionary is None:
-                self._dictionary = await asyncio.to_thread(self.dictionary)
+                self._dictionary = await load_in_thread(self.dictionary)
         return self._dictionary
 
     def dictionary(self) -> Dictionary:

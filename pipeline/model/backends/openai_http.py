@@ -13,6 +13,7 @@ from pipeline.errors import EndpointRejected, EndpointUnavailable, PromptTooLong
 from pipeline.model.backends import Deadlines, FormatRefused, Reply, Transient, Unreachable
 from pipeline.model.retry import parse_retry_after
 from pipeline.model.validate import MAX_REPLY_CHARS
+from pipeline.responsive import load_in_thread
 from pipeline.secrets import public_url
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class OpenAIHTTPBackend:
         whose every call is a cache hit never gets here (nor pays for the import)."""
         if self._sdk is None:
             if self._building is None:
-                self._building = asyncio.ensure_future(asyncio.to_thread(self._build_sdk))
+                self._building = asyncio.ensure_future(load_in_thread(self._build_sdk))
             # shield: a caller cancelled while waiting must not cancel the build the others wait for
             built = await asyncio.shield(self._building)
             if self._sdk is None:
