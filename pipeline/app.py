@@ -186,8 +186,8 @@ class PreparedRun:
             return await self.runner.run(self.inputs)
         finally:
             await self.session.close()
-            if self.seen is not None:
-                self.seen.close()
+            if self.seen is not None:  # closing folds its WAL into the database (an fsync): not on the loop
+                await asyncio.to_thread(self.seen.close)
 
 
 async def prepare_run(
