@@ -22,10 +22,11 @@ import asyncio
 import contextvars
 import functools
 import gc
+import itertools
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -102,6 +103,20 @@ async def off_loop_if(heavy: bool, work: Callable[..., T], *args: object) -> T:
     """`work(*args)` off the loop when `heavy`, else here: for small inputs the two thread hops
     (~1 ms of CPU per article at 640 one-chunk articles) cost more than the work, which stays under ~2 ms."""
     return await off_loop(work, *args) if heavy else work(*args)
+
+
+async def iterate_off_loop(items: Iterable[T], batch: int = 16) -> AsyncIterator[T]:
+    """The items of a blocking iterator (files read as they are listed), taken `batch` at a time on the
+    offload thread: each stat, open and read gives the GIL up, and on the loop, while a one-time load
+    ran beside it, each waited for it back (4 inputs read in 15-21 ms of wall time)."""
+    iterator = iter(items)
+    while chunk := await off_loop(_take, iterator, batch):
+        for item in chunk:
+            yield item
+
+
+def _take(iterator: Iterator[T], count: int) -> list[T]:
+    return list(itertools.islice(iterator, count))
 
 
 class Pacer:

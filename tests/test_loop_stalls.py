@@ -179,6 +179,28 @@ def test_a_large_input_is_ingested_and_chunked_off_the_loop_a_small_one_on_it(tm
         where = {"ingest": set(), "chunk": set()}
 
 
+def test_input_files_are_read_off_the_loop_thread(tmp_path: Path, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app as cli
+
+    readers: list[int] = []
+    monkeypatch.setattr(files, "read_article", _recording(readers, files.read_article))
+    loop_threads: list[int] = []
+    real_run = asyncio.run
+    monkeypatch.setattr(asyncio, "run", lambda coro: real_run(_noting_thread(coro, loop_threads)))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(40):  # more than one batch of read-ahead
+        (folder / f"a{n:02}.txt").write_text(
+            f"香港特區政府今日公布第{n}號消息，出口按年增長百分之二。", encoding="utf-8"
+        )
+    done = CliRunner().invoke(cli, ["summarize", str(folder), "--offline", "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert len(readers) == 40 and len(loop_threads) == 1 and loop_threads[0] not in readers
+    assert len(list((tmp_path / "out").glob("a*.md"))) == 40  # every input read, in every batch
+
+
 def test_offloaded_work_runs_on_one_thread_with_a_short_switch_interval() -> None:
     seen: list[tuple[int, float]] = []
 
@@ -208,6 +230,7 @@ def test_a_cancelled_offload_still_queued_never_starts() -> None:
         second = asyncio.ensure_future(responsive.off_loop(lambda: started.append("second")))
         await asyncio.sleep(0)
         second.cancel()
+        await asyncio.sleep(0.05)  # the cancellation reaches the queued job (a few loop rounds)
         release.set()
         assert await first is True
         with pytest.raises(asyncio.CancelledError):

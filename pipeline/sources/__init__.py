@@ -95,6 +95,7 @@ async def open_inputs(
     seen: object | None = None,
 ) -> AsyncIterator[RawInput]:
     """Every input the targets name: files first, in order, then everything from the web, in order."""
+    from pipeline.responsive import iterate_off_loop
     from pipeline.sources.files import file_inputs
 
     paths, web_targets = split_targets(targets)
@@ -107,7 +108,7 @@ async def open_inputs(
             yield RawInput(error.source, "url-list", error=error)
     elif web.urls_from:
         web_targets.append(web.urls_from)
-    for raw in file_inputs(paths, stdin, skip):
+    async for raw in iterate_off_loop(file_inputs(paths, stdin, skip)):
         yield raw
     if not web_targets:
         return
