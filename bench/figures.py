@@ -238,6 +238,36 @@ def _mean_result_kb(run: BriefRun) -> float:
     return statistics.mean(sizes) / 1024 if sizes else 0.0
 
 
+# -- the SDK's floor ----------------------------------------------------------------------------------
+
+
+def sdk_floor(count: int, startup: Startup) -> list[Row]:
+    """The same number of streamed requests with no pipeline: the openai SDK as brief uses it, then
+    plain aiohttp; each process's CPU, import included (bench/sdk_floor.py)."""
+    from pipeline_bench import brief_env, run_process
+
+    script = str(ROOT / "bench" / "sdk_floor.py")
+    rows = []
+    for kind, label in (("sdk", "the openai SDK alone"), ("aiohttp", "plain aiohttp, same requests")):
+        with fake_server(0.0) as server:
+            cost = run_process([sys.executable, script, "--child", kind, server.url, str(count)], brief_env())
+        if cost.returncode != 0:
+            raise RuntimeError(f"sdk_floor {kind} failed: {cost.stderr[-300:]}")
+        per = cost.cpu / count * 1000
+        rows.append(
+            Row(
+                figure=f"floor: {label}, {count} streamed requests (ms per request, import included)",
+                value=round(per, 2),
+                target="(report)",
+                ok=None,
+                detail=f"{cost.cpu:.2f} s CPU for the process; brief's whole run is held to 2 ms per "
+                f"article beyond its start ({startup.cpu:.2f} s)",
+                data={"cpu_s": cost.cpu, "requests": count},
+            )
+        )
+    return rows
+
+
 # -- 5. start-up -----------------------------------------------------------------------------------
 
 

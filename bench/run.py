@@ -31,7 +31,7 @@ from figures import Row  # noqa: E402
 from pipeline_bench import ROOT, measure_startup, one_chunk_articles, real_size_articles  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
-NAMES = ("cpu", "efficiency", "stalls", "warm", "tokens", "help")
+NAMES = ("cpu", "sdk", "efficiency", "stalls", "warm", "tokens", "help")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ def measure(plan: Plan, only: set[str], work: Path) -> tuple[list[Row], list[dic
         if plan.streamed_pieces:
             rows.append(figures.cpu_one_chunk(work, plan.one_chunk, 1, startup, piece_chars=plan.streamed_pieces))
         rows.append(figures.cpu_real_size(work, plan.real_copies, plan.repeats, startup))
+    if "sdk" in only:
+        rows += figures.sdk_floor(plan.one_chunk, startup)
     if "efficiency" in only:
         for level in (32, 128):
             rows.append(figures.efficiency(work, plan.efficiency_articles, 0.2, level, plan.repeats, startup))
