@@ -206,6 +206,37 @@ def test_inputs_are_read_off_the_loop_while_worker_jobs_run_and_on_it_otherwise(
         assert (loop_thread in readers) is not while_busy, (while_busy, set(readers), loop_thread)
 
 
+def test_stdin_is_never_read_in_a_worker_thread(tmp_path: Path) -> None:
+    """From a terminal the read blocks until EOF: in a thread it would hold the process open after Ctrl-C."""
+    from pipeline.sources import WebOptions, open_inputs
+
+    readers: list[int] = []
+
+    class Stdin(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            readers.append(threading.get_ident())
+            return super().read(size)
+
+    (tmp_path / "a.txt").write_text("第一篇文章。", encoding="utf-8")
+
+    async def main() -> tuple[int, list[str]]:
+        release = threading.Event()
+        busy = asyncio.ensure_future(responsive.load_in_thread(lambda: release.wait(5)))  # worker jobs under way
+        await asyncio.sleep(0.01)
+        try:
+            stream = open_inputs(
+                [str(tmp_path / "a.txt"), "-"], Stdin("第二篇。".encode()), lambda _: False, WebOptions(), None
+            )
+            sources = [raw.source async for raw in stream]
+        finally:
+            release.set()
+            await busy
+        return threading.get_ident(), sources
+
+    loop_thread, sources = asyncio.run(main())
+    assert sources == [str(tmp_path / "a.txt"), "-"] and readers == [loop_thread]
+
+
 def test_a_folder_of_inputs_is_read_whole_in_batches(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

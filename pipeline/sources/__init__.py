@@ -96,7 +96,7 @@ async def open_inputs(
 ) -> AsyncIterator[RawInput]:
     """Every input the targets name: files first, in order, then everything from the web, in order."""
     from pipeline.responsive import iterate_off_loop
-    from pipeline.sources.files import file_inputs
+    from pipeline.sources.files import STDIN, file_inputs
 
     paths, web_targets = split_targets(targets)
     if web.urls_from == "-":  # the list itself on stdin: one URL per line
@@ -108,8 +108,15 @@ async def open_inputs(
             yield RawInput(error.source, "url-list", error=error)
     elif web.urls_from:
         web_targets.append(web.urls_from)
-    async for raw in iterate_off_loop(file_inputs(paths, stdin, skip)):
-        yield raw
+    files = file_inputs(paths, stdin, skip)
+    # Never stdin in a worker thread: from a terminal the read blocks until EOF, and a thread blocked
+    # there would hold the process open after Ctrl-C (its executor is joined at exit).
+    if STDIN in paths:
+        for raw in files:
+            yield raw
+    else:
+        async for raw in iterate_off_loop(files):
+            yield raw
     if not web_targets:
         return
     from pipeline.sources.seen import SeenStore
