@@ -76,7 +76,18 @@ def loading(load: Callable[[], T]) -> T:
 
 async def load_in_thread(load: Callable[[], T]) -> T:
     """`load()` in a worker thread, the event loop kept responsive while it runs (see the module docstring)."""
+    _offload_thread()  # started now: started during the load, the start waited for the GIL (a 6 ms stall)
     return await asyncio.to_thread(loading, load)
+
+
+def _offload_thread() -> ThreadPoolExecutor:
+    global _offload
+    if _offload is None:
+        with _lock:
+            if _offload is None:
+                _offload = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brief-offload")
+                _offload.submit(int)  # its one thread starts with the first job
+    return _offload
 
 
 async def off_loop(work: Callable[..., T], *args: object, compute: bool = True) -> T:
@@ -89,17 +100,13 @@ async def off_loop(work: Callable[..., T], *args: object, compute: bool = True) 
     behind for the GIL. A cancelled caller does not stop a job already running (it finishes and is
     dropped); one still queued is never started.
     """
-    global _offload
-    if _offload is None:
-        with _lock:
-            if _offload is None:
-                _offload = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brief-offload")
+    offload = _offload_thread()
     call = functools.partial(contextvars.copy_context().run, work, *args)  # as asyncio.to_thread does
     if not compute:
-        return await asyncio.get_running_loop().run_in_executor(_offload, call)
+        return await asyncio.get_running_loop().run_in_executor(offload, call)
     _enter()
     try:
-        return await asyncio.get_running_loop().run_in_executor(_offload, call)
+        return await asyncio.get_running_loop().run_in_executor(offload, call)
     finally:
         _leave()
 
