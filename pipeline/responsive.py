@@ -58,19 +58,26 @@ def _leave() -> None:
             sys.setswitchinterval(_saved_interval)
 
 
+FREEZE_AFTER_S = 0.05  # a load this long built something that lives as long as the process
+
+
 def loading(load: Callable[[], T]) -> T:
     """Run `load` (in the calling worker thread) with the short switch interval while it runs.
 
-    After it, gc.freeze(): what a load leaves (an import's classes, tables) lives as long as the
-    process, and the import's own cyclic garbage (~500 objects of class building) cost a 60 ms
-    collection, one C call the loop cannot interrupt. Frozen, the collector never walks either
-    again; the price is that garbage, a few hundred kB, kept until exit.
+    After a real load (over FREEZE_AFTER_S), gc.freeze(): what it leaves (an import's classes,
+    tables) lives as long as the process, and the import's own cyclic garbage (~500 objects of
+    class building) cost a 60 ms collection, one C call the loop cannot interrupt. Frozen, the
+    collector never walks either again; the price is that garbage, and any other cycle alive at
+    that moment, kept until exit. A load already done (the next run of a process that summarises
+    again) takes microseconds and freezes nothing, so a long-lived process does not keep adding.
     """
     _enter()
+    started = time.perf_counter()
     try:
         return load()
     finally:
-        gc.freeze()
+        if time.perf_counter() - started > FREEZE_AFTER_S:
+            gc.freeze()
         _leave()
 
 

@@ -312,11 +312,18 @@ def test_a_pacer_lets_other_tasks_in_only_once_its_slice_is_used() -> None:
 
 def test_what_a_one_time_load_leaves_is_frozen_out_of_the_collector_s_walks() -> None:
     import gc
+    import time
 
-    kept = asyncio.run(responsive.load_in_thread(lambda: [[n] for n in range(5000)]))
+    def load(seconds: float) -> list[list[int]]:
+        time.sleep(seconds)
+        return [[n] for n in range(5000)]
+
     try:
+        loaded = asyncio.run(responsive.load_in_thread(lambda: load(responsive.FREEZE_AFTER_S * 2)))
+        done_already = asyncio.run(responsive.load_in_thread(lambda: load(0)))  # a load that had nothing to do
         walked = {id(o) for o in gc.get_objects()}  # generations 0-2: what collections walk
-        assert gc.is_tracked(kept[0]) and not any(id(item) in walked for item in kept)
+        assert gc.is_tracked(loaded[0]) and not any(id(item) in walked for item in loaded)
+        assert all(id(item) in walked for item in done_already)  # a quick one freezes nothing
     finally:
         gc.unfreeze()
 
