@@ -1,13 +1,14 @@
 """Keeping the event loop responsive: CPU work off it, in worker threads that hand the GIL back quickly.
 
-The loop thread should only move requests and replies. Three kinds of work leave it:
+The loop thread should only move requests and replies. What leaves it:
 - one-time loads (the openai SDK's import, CC-CEDICT, OpenCC's tables): `load_in_thread`;
 - each article's ingest and chunking (decoding, cleaning, OpenCC, story split, token counts:
   7-20 ms and 4-7 ms on a real-size page, each one stall of the loop): `off_loop`, on one
   dedicated thread, so at most one such job competes with the loop for the GIL; a short input's
   (~1 ms) stays on the loop, where it costs less than the hop (`off_loop_if`);
-- a long loop on the loop itself (reading the inputs one after another) yields every `SLICE`
-  seconds: a `Pacer`.
+- reading the input files, while such work is under way (`iterate_off_loop`; stdin never);
+- a long loop on the loop itself (claiming the inputs' ids one after another) yields every
+  `SLICE` seconds: a `Pacer`.
 
 A worker thread running Python holds the GIL; each time a loop callback gives it up (every socket
 write, every SQLite commit) the loop waits to get it back, which CPython forces only after the
