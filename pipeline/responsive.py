@@ -110,13 +110,13 @@ async def off_loop(work: Callable[..., T], *args: object, compute: bool = True) 
     """
     offload = _offload_thread()
     call = functools.partial(contextvars.copy_context().run, work, *args)  # as asyncio.to_thread does
-    if not compute:
-        return await asyncio.get_running_loop().run_in_executor(offload, call)
-    _enter()
+    if compute:
+        _enter()
     try:
         return await asyncio.get_running_loop().run_in_executor(offload, call)
     finally:
-        _leave()
+        if compute:
+            _leave()
 
 
 async def off_loop_if(heavy: bool, work: Callable[..., T], *args: object) -> T:

@@ -51,6 +51,25 @@ def test_the_folder_listing_of_prepare_run_is_not_on_the_loop_thread(tmp_path: P
     assert loop_thread not in calls
 
 
+def test_the_seen_store_closes_off_the_loop_thread(tmp_path: Path, monkeypatch: Any) -> None:
+    from pipeline.sources.seen import SeenStore
+
+    closed: list[int] = []
+    monkeypatch.setattr(SeenStore, "close", _recording(closed, SeenStore.close))
+    (tmp_path / "a.txt").write_text("第一篇文章。", encoding="utf-8")
+
+    async def main() -> int:
+        settings = Settings(offline=True, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
+        out = tmp_path / "out"
+        prepared = await app.prepare_run(settings, [str(tmp_path / "a.txt")], io.BytesIO(), out, lambda _: None)
+        assert prepared.seen is not None
+        await prepared.run()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert len(closed) == 1 and loop_thread not in closed
+
+
 def test_open_session_opens_the_cache_in_a_worker_thread(tmp_path: Path, monkeypatch: Any) -> None:
     from pipeline.cache import Cache
 

@@ -162,7 +162,6 @@ class ModelClient:
         self.model = model
         self.json_mode = "schema" if json_mode == "auto" else json_mode
         self._auto = json_mode == "auto"
-        self.max_attempts = max_attempts
         self._sleep: Sleep = sleep or asyncio.sleep
         # The retry policy as tenacity's strategies (stateless: one for every request); the loop is ours.
         self._policy = AsyncRetrying(stop=stop_after_attempt(max_attempts), wait=default_wait(), reraise=False)

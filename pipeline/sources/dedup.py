@@ -29,7 +29,7 @@ class Dedup:
 
     async def ingest(self, raw: RawInput, doc_id: str) -> list[Document]:
         # CPU work, ~1.2 ms per kB: off the event loop unless the input is small.
-        heavy = raw.payload is None or len(raw.payload) > INLINE_INGEST_BYTES
+        heavy = raw.payload is not None and len(raw.payload) > INLINE_INGEST_BYTES  # none: an error at once
         documents = await off_loop_if(heavy, self.ingest_stage, raw, doc_id)
         if raw.meta.url is None:  # files are the user's own choice: never skipped as duplicates
             return documents
